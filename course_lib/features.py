@@ -1,0 +1,263 @@
+"""Leak-free features for the wide and the deep model.
+
+Introduced in lesson 03 (used from lesson 01 on).
+
+Every feature of a rating row is computed from information available
+*before* that rating was made:
+
+- user history features use the user's ratings with a strictly smaller
+  numeric timestamp (ratings at the same second are not "earlier");
+- movie statistics use only ``train`` ratings, again strictly earlier in
+  time, so no validation or test rating ever feeds a feature.
+
+``tests/test_features.py`` proves this by perturbing a row's rating (and every
+later rating) and checking that the row's features do not move.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from course_lib.columns import GENRE_SEP, GENRES, ITEM, LABEL, NO_GENRE, RATING, SPLIT, TIMESTAMP, USER, YEAR
+from course_lib.split import LIKE_THRESHOLD
+
+#: How many recently liked movies describe a user (Sparrow RecSys used 5).
+HISTORY_LENGTH = 5
+#: How many of a movie's genres, and of a user's favourite genres, are kept.
+N_MOVIE_GENRES = 3
+N_USER_GENRES = 3
+#: Pseudo-count that shrinks a mean toward the global mean, so a movie with
+#: one 5-star rating is not "the best movie ever".
+SHRINKAGE = 5.0
+#: Release-year bucket edges (lesson 03 bucketizes the year).
+YEAR_BOUNDARIES = [1950.0, 1970.0, 1980.0, 1990.0, 1995.0, 2000.0, 2005.0, 2010.0, 2015.0]
+
+HIST_COLUMNS = [f"hist_movie_{i}" for i in range(1, HISTORY_LENGTH + 1)]
+MOVIE_GENRE_COLUMNS = [f"movie_genre_{i}" for i in range(1, N_MOVIE_GENRES + 1)]
+USER_GENRE_COLUMNS = [f"user_genre_{i}" for i in range(1, N_USER_GENRES + 1)]
+USER_NUMERIC = ["user_rating_count", "user_rating_mean", "user_rating_std",
+                "user_liked_rate", "user_year_mean", "user_genre_affinity"]
+MOVIE_NUMERIC = ["movie_rating_count", "movie_rating_mean", "movie_rating_std", "movie_year"]
+NUMERIC_COLUMNS = USER_NUMERIC + MOVIE_NUMERIC
+
+
+def genre_vocabulary(movies: pd.DataFrame) -> list[str]:
+    """Sorted genre names present in ``movies`` (without "(no genres listed)")."""
+    names = {g for gs in movies[GENRES] for g in str(gs).split(GENRE_SEP)}
+    names.discard(NO_GENRE)
+    names.discard("")
+    return sorted(names)
+
+
+def _genre_matrix(movie_ids: np.ndarray, movies: pd.DataFrame, vocab: list[str]) -> np.ndarray:
+    """Multi-hot genre matrix (rows follow ``movie_ids``; unknown movies are all-zero)."""
+    index = {g: j for j, g in enumerate(vocab)}
+    table = np.zeros((len(movies), len(vocab)), dtype=np.float32)
+    for i, gs in enumerate(movies[GENRES].astype(str)):
+        for g in gs.split(GENRE_SEP):
+            if g in index:
+                table[i, index[g]] = 1.0
+    pos = pd.Index(movies[ITEM]).get_indexer(movie_ids)
+    out = np.zeros((len(movie_ids), len(vocab)), dtype=np.float32)
+    ok = pos >= 0
+    out[ok] = table[pos[ok]]
+    return out
+
+
+def _first_of_tie(frame: pd.DataFrame, values: np.ndarray) -> np.ndarray:
+    """For each row, ``values`` at the first row of its (user, timestamp) tie group.
+
+    Exclusive cumulative sums evaluated there count only strictly earlier ratings.
+    """
+    key = frame[USER].to_numpy().astype(np.int64) * (1 << 33) + frame[TIMESTAMP].to_numpy()
+    first = np.r_[True, key[1:] != key[:-1]]
+    start = np.maximum.accumulate(np.where(first, np.arange(len(key)), 0))
+    return values[start]
+
+
+def _exclusive_user_cumsum(frame: pd.DataFrame, values: np.ndarray) -> np.ndarray:
+    """Per-user cumulative sum of ``values`` over strictly earlier timestamps."""
+    csum = np.cumsum(values, axis=0)
+    excl = np.concatenate([np.zeros((1,) + values.shape[1:], values.dtype), csum[:-1]])
+    # Subtract everything before this user's first row.
+    users = frame[USER].to_numpy()
+    first = np.r_[True, users[1:] != users[:-1]]
+    start = np.maximum.accumulate(np.where(first, np.arange(len(users)), 0))
+    excl = excl - excl[start]
+    return _first_of_tie(frame, excl)
+
+
+def user_history_features(task: pd.DataFrame, movies: pd.DataFrame,
+                          vocab: list[str] | None = None) -> pd.DataFrame:
+    """Features of the user *before* each rating, from strictly earlier ratings.
+
+    Args:
+        task: Ratings sorted by (user, timestamp, movie), as ``make_task`` returns.
+        movies: The movies table (for genres and release years).
+        vocab: Genre vocabulary; defaults to ``genre_vocabulary(movies)``.
+
+    Returns:
+        One row per ``task`` row (same index): the last liked movies, rating
+        count, mean, std and liked rate, favourite genres, mean release year of
+        rated movies, and the liked rate in the candidate's genres.
+    """
+    vocab = vocab or genre_vocabulary(movies)
+    _check_sorted(task)
+    n = len(task)
+    rating = task[RATING].to_numpy(np.float64)
+    liked = (rating >= LIKE_THRESHOLD).astype(np.float64)
+    movie = task[ITEM].to_numpy()
+    year = pd.Index(movies[ITEM]).get_indexer(movie)
+    years = movies[YEAR].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
+    year = np.where(year >= 0, years[np.maximum(year, 0)], np.nan)
+    has_year = ~np.isnan(year)
+
+    count = _exclusive_user_cumsum(task, np.ones(n))
+    s1 = _exclusive_user_cumsum(task, rating)
+    s2 = _exclusive_user_cumsum(task, rating ** 2)
+    nliked = _exclusive_user_cumsum(task, liked)
+    ycount = _exclusive_user_cumsum(task, has_year.astype(np.float64))
+    ysum = _exclusive_user_cumsum(task, np.where(has_year, year, 0.0))
+
+    prior_mean = float(rating.mean()) if n else 3.5
+    prior_like = float(liked.mean()) if n else 0.6
+    mean = (s1 + SHRINKAGE * prior_mean) / (count + SHRINKAGE)
+    var = np.where(count > 1, (s2 - s1 ** 2 / np.maximum(count, 1)) / np.maximum(count - 1, 1), 0.0)
+
+    genres = _genre_matrix(movie, movies, vocab)
+    rated_g = _exclusive_user_cumsum(task, genres.astype(np.float64))
+    liked_g = _exclusive_user_cumsum(task, genres * liked[:, None])
+    # Liked rate in the candidate's genres, shrunk toward the user's own rate.
+    user_rate = (nliked + SHRINKAGE * prior_like) / (count + SHRINKAGE)
+    g_rated = (rated_g * genres).sum(1)
+    g_liked = (liked_g * genres).sum(1)
+    affinity = (g_liked + SHRINKAGE * user_rate) / (g_rated + SHRINKAGE)
+
+    out = pd.DataFrame(index=task.index)
+    out["user_rating_count"] = np.log1p(count).astype(np.float32)
+    out["user_rating_mean"] = mean.astype(np.float32)
+    out["user_rating_std"] = np.sqrt(np.maximum(var, 0)).astype(np.float32)
+    out["user_liked_rate"] = user_rate.astype(np.float32)
+    out["user_year_mean"] = np.where(ycount > 0, ysum / np.maximum(ycount, 1), np.nan).astype(np.float32)
+    out["user_genre_affinity"] = affinity.astype(np.float32)
+
+    # Favourite genres: most liked before now (ties by vocabulary order).
+    order = np.argsort(-liked_g, axis=1, kind="stable")[:, :N_USER_GENRES]
+    top_counts = np.take_along_axis(liked_g, order, axis=1)
+    names = np.array(vocab + [""], dtype=object)
+    order = np.where(top_counts > 0, order, len(vocab))
+    for j, col in enumerate(USER_GENRE_COLUMNS):
+        out[col] = names[order[:, j]]
+
+    # Last liked movies: liked rows strictly before the row's tie group.
+    liked_rows = np.flatnonzero(liked > 0)
+    k = nliked.astype(np.int64)
+    key = task[USER].to_numpy().astype(np.int64) * (1 << 33) + task[TIMESTAMP].to_numpy()
+    first = np.r_[True, key[1:] != key[:-1]]
+    start = np.maximum.accumulate(np.where(first, np.arange(n), 0))
+    p = np.searchsorted(liked_rows, start)
+    for j, col in enumerate(HIST_COLUMNS, start=1):
+        ok = k >= j
+        idx = np.where(ok, p - j, 0)
+        out[col] = np.where(ok, movie[liked_rows[idx]] if len(liked_rows) else 0, 0).astype(np.int64)
+    return out
+
+
+def movie_statistics(task: pd.DataFrame, movies: pd.DataFrame) -> pd.DataFrame:
+    """Each movie's rating count, mean and std from earlier *training* ratings.
+
+    For a row at time ``t`` only ``train`` ratings with timestamp < ``t`` count
+    (of any user): validation and test ratings never feed a feature, and a
+    training row never sees its own rating.
+
+    Returns:
+        One row per ``task`` row (same index): log count, shrunk mean, std and
+        the release year.
+    """
+    train = task[task[SPLIT] == "train"]
+    prior = float(train[RATING].mean()) if len(train) else 3.5
+    t_movie = train[ITEM].to_numpy().astype(np.int64)
+    t_time = train[TIMESTAMP].to_numpy().astype(np.int64)
+    t_rating = train[RATING].to_numpy(np.float64)
+    order = np.lexsort((t_time, t_movie))
+    t_movie, t_time, t_rating = t_movie[order], t_time[order], t_rating[order]
+    shift = np.int64(1) << 33
+    t_key = t_movie * shift + t_time
+    c1 = np.r_[0.0, np.cumsum(t_rating)]
+    c2 = np.r_[0.0, np.cumsum(t_rating ** 2)]
+
+    q_movie = task[ITEM].to_numpy().astype(np.int64)
+    q_time = task[TIMESTAMP].to_numpy().astype(np.int64)
+    lo = np.searchsorted(t_key, q_movie * shift + np.iinfo(np.int64).min // shift * 0, side="left")
+    lo = np.searchsorted(t_key, q_movie * shift, side="left")
+    hi = np.searchsorted(t_key, q_movie * shift + q_time, side="left")  # strictly earlier
+    count = (hi - lo).astype(np.float64)
+    s1 = c1[hi] - c1[lo]
+    s2 = c2[hi] - c2[lo]
+    mean = (s1 + SHRINKAGE * prior) / (count + SHRINKAGE)
+    var = np.where(count > 1, (s2 - s1 ** 2 / np.maximum(count, 1)) / np.maximum(count - 1, 1), 0.0)
+
+    pos = pd.Index(movies[ITEM]).get_indexer(q_movie)
+    years = movies[YEAR].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
+    year = np.where(pos >= 0, years[np.maximum(pos, 0)], np.nan)
+
+    out = pd.DataFrame(index=task.index)
+    out["movie_rating_count"] = np.log1p(count).astype(np.float32)
+    out["movie_rating_mean"] = mean.astype(np.float32)
+    out["movie_rating_std"] = np.sqrt(np.maximum(var, 0)).astype(np.float32)
+    out["movie_year"] = year.astype(np.float32)
+    return out
+
+
+def movie_genre_columns(movie_ids, movies: pd.DataFrame, vocab: list[str]) -> pd.DataFrame:
+    """A movie's first ``N_MOVIE_GENRES`` genres as string columns ("" pads)."""
+    lookup = movies.set_index(ITEM)[GENRES].astype(str)
+    known = set(vocab)
+    per_movie = {m: [g for g in gs.split(GENRE_SEP) if g in known][:N_MOVIE_GENRES] for m, gs in lookup.items()}
+    rows = [per_movie.get(m, []) for m in np.asarray(movie_ids)]
+    return pd.DataFrame(
+        {col: [r[j] if j < len(r) else "" for r in rows] for j, col in enumerate(MOVIE_GENRE_COLUMNS)},
+    )
+
+
+def _check_sorted(task: pd.DataFrame) -> None:
+    if not pd.api.types.is_numeric_dtype(task[TIMESTAMP]):
+        raise ValueError(f"{TIMESTAMP!r} must be numeric; convert it with pd.to_numeric first.")
+    keys = task[[USER, TIMESTAMP, ITEM]].to_numpy()
+    if len(keys) > 1:
+        prev, nxt = keys[:-1], keys[1:]
+        ok = (prev[:, 0] < nxt[:, 0]) | ((prev[:, 0] == nxt[:, 0]) & (prev[:, 1] <= nxt[:, 1]))
+        if not ok.all():
+            raise ValueError("ratings must be sorted by (user, timestamp, movie); "
+                             "pass the output of course_lib.split.make_task.")
+
+
+def build_features(task: pd.DataFrame, movies: pd.DataFrame, vocab: list[str] | None = None) -> pd.DataFrame:
+    """The full feature table: ids, label, split and every leak-free feature.
+
+    Args:
+        task: Output of ``make_task`` (labelled, split, sorted).
+        movies: The movies table.
+        vocab: Genre vocabulary (default: from ``movies``).
+
+    Returns:
+        A DataFrame aligned with ``task`` holding ``USER``, ``ITEM``,
+        ``TIMESTAMP``, ``LABEL``, ``SPLIT``, the genre, history and numeric
+        features (see ``HIST_COLUMNS``, ``NUMERIC_COLUMNS``...).
+    """
+    vocab = vocab or genre_vocabulary(movies)
+    base = task[[USER, ITEM, TIMESTAMP, RATING, LABEL, SPLIT]].copy()
+    user = user_history_features(task, movies, vocab)
+    movie = movie_statistics(task, movies)
+    genres = movie_genre_columns(task[ITEM].to_numpy(), movies, vocab)
+    genres.index = task.index
+    out = pd.concat([base, genres, user, movie], axis=1)
+    # A user's mean year is unknown before their first rating: use the movie's.
+    fill = out["movie_year"].fillna(float(np.nanmedian(out["movie_year"]))) if len(out) else 0
+    out["movie_year"] = out["movie_year"].fillna(float(np.nanmedian(out["movie_year"])) if len(out) else 0)
+    out["user_year_mean"] = out["user_year_mean"].fillna(fill).astype(np.float32)
+    out["movie_year"] = out["movie_year"].astype(np.float32)
+    return out

@@ -1,0 +1,130 @@
+"""One call at the top of every notebook: quiet, seeded, deterministic.
+
+Introduced in lesson 00. ``setup_notebook`` must run before TensorFlow is
+imported, because TensorFlow reads its logging and oneDNN switches from the
+environment only once, at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import sys
+import warnings
+
+#: Environment TensorFlow must see before it is imported (why: quiet logs and
+#: bit-identical CPU maths; oneDNN reorders float sums between runs).
+TF_ENV = {
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    "TF_ENABLE_ONEDNN_OPTS": "0",
+    "KERAS_BACKEND": "tensorflow",
+    "PYTHONHASHSEED": "0",
+}
+
+#: Threads per op. A fixed number (not "all cores") keeps float reductions
+#: split the same way on a 2-core CI runner and a 10-core laptop.
+NUM_THREADS = 2
+
+DEFAULT_SEED = 42
+
+
+def configure_environment() -> None:
+    """Set the TensorFlow environment variables unless the user set them."""
+    for key, value in TF_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def seed_everything(seed: int = DEFAULT_SEED) -> None:
+    """Seed Python, NumPy and Keras/TensorFlow from one number.
+
+    Args:
+        seed: The seed; the same seed gives the same run.
+    """
+    configure_environment()
+    import keras
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
+
+
+def _configure_tensorflow() -> None:
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    tf.config.experimental.enable_op_determinism()
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(NUM_THREADS)
+        tf.config.threading.set_inter_op_parallelism_threads(NUM_THREADS)
+    except RuntimeError:
+        # The runtime is already initialised (setup called twice): the
+        # thread pools keep their first setting, which is ours.
+        pass
+
+
+def _configure_display() -> None:
+    import matplotlib as mpl
+    import pandas as pd
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="notebook")
+    mpl.rcParams.update({"figure.figsize": (7.0, 4.0), "figure.dpi": 90,
+                         "savefig.dpi": 90, "axes.titleweight": "bold"})
+    pd.set_option("display.precision", 3)
+    pd.set_option("display.max_columns", 20)
+    pd.set_option("display.width", 120)
+
+
+def versions() -> dict[str, str]:
+    """Return the versions of the course's main packages (for bug reports)."""
+    import keras
+    import numpy as np
+    import pandas as pd
+    import tensorflow as tf
+
+    from course_lib import __version__
+
+    return {
+        "python": platform.python_version(),
+        "platform": f"{platform.system()} {platform.machine()}",
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "course_lib": __version__,
+    }
+
+
+def setup_notebook(seed: int = DEFAULT_SEED, verbose: bool = True) -> dict[str, str]:
+    """Prepare a notebook kernel: environment, seeds, determinism, display.
+
+    Call it in the first code cell of every notebook, before anything imports
+    TensorFlow. Calling it again (after "Restart kernel and run all" or from a
+    second cell) is harmless and re-seeds.
+
+    Args:
+        seed: Seed for Python, NumPy and Keras.
+        verbose: Print the package versions (nbval ignores that cell's output).
+
+    Returns:
+        The package versions, as printed.
+    """
+    if "tensorflow" in sys.modules and os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0":
+        warnings.warn(
+            "TensorFlow was imported before setup_notebook(); restart the kernel "
+            "and call course_lib.setup_notebook() first for reproducible results.",
+            stacklevel=2,
+        )
+    configure_environment()
+    # Keras prints a progress bar per epoch unless told otherwise; notebooks
+    # pass verbose=0 and we silence TensorFlow's Python-side warnings too.
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    _configure_tensorflow()
+    seed_everything(seed)
+    _configure_display()
+    info = versions()
+    if verbose:
+        print(" | ".join(f"{k} {v}" for k, v in info.items()) + f" | seed {seed}")
+    return info
