@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             path = fetch(args.variant)
-        except DataError as err:
+        except (DataError, ValueError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
         print(f"{args.variant}: ready in {path}")

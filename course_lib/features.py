@@ -32,6 +32,10 @@ N_USER_GENRES = 3
 #: Pseudo-count that shrinks a mean toward the global mean, so a movie with
 #: one 5-star rating is not "the best movie ever".
 SHRINKAGE = 5.0
+#: Fixed priors the shrunk means start from. Constants, not data means: a
+#: mean over all ratings would let test ratings leak into every feature.
+PRIOR_RATING = 3.5
+PRIOR_LIKED = 0.6
 #: Release-year bucket edges (lesson 03 bucketizes the year).
 YEAR_BOUNDARIES = [1950.0, 1970.0, 1980.0, 1990.0, 1995.0, 2000.0, 2005.0, 2010.0, 2015.0]
 
@@ -55,6 +59,9 @@ def genre_vocabulary(movies: pd.DataFrame) -> list[str]:
 def _genre_matrix(movie_ids: np.ndarray, movies: pd.DataFrame, vocab: list[str]) -> np.ndarray:
     """Multi-hot genre matrix (rows follow ``movie_ids``; unknown movies are all-zero)."""
     index = {g: j for j, g in enumerate(vocab)}
+    movie_ids = np.asarray(movie_ids)
+    # Only the movies asked for: scoring one user must not walk the catalogue.
+    movies = movies[movies[ITEM].isin(np.unique(movie_ids))]
     table = np.zeros((len(movies), len(vocab)), dtype=np.float32)
     for i, gs in enumerate(movies[GENRES].astype(str)):
         for g in gs.split(GENRE_SEP):
@@ -90,14 +97,32 @@ def _exclusive_user_cumsum(frame: pd.DataFrame, values: np.ndarray) -> np.ndarra
     return _first_of_tie(frame, excl)
 
 
+def genre_affinity(rated_g: np.ndarray, liked_g: np.ndarray, candidate_genres: np.ndarray,
+                   user_rate: np.ndarray) -> np.ndarray:
+    """The user's liked rate within the candidate's genres, shrunk toward their overall rate.
+
+    Args:
+        rated_g: Per genre, how many earlier ratings the user gave (rows x genres,
+            or one row broadcast over candidates).
+        liked_g: Per genre, how many of those were liked.
+        candidate_genres: Multi-hot genres of each candidate movie.
+        user_rate: The user's (shrunk) overall liked rate.
+    """
+    g_rated = (rated_g * candidate_genres).sum(1)
+    g_liked = (liked_g * candidate_genres).sum(1)
+    return (g_liked + SHRINKAGE * user_rate) / (g_rated + SHRINKAGE)
+
+
 def user_history_features(task: pd.DataFrame, movies: pd.DataFrame,
-                          vocab: list[str] | None = None) -> pd.DataFrame:
+                          vocab: list[str] | None = None, weight: np.ndarray | None = None) -> pd.DataFrame:
     """Features of the user *before* each rating, from strictly earlier ratings.
 
     Args:
         task: Ratings sorted by (user, timestamp, movie), as ``make_task`` returns.
         movies: The movies table (for genres and release years).
         vocab: Genre vocabulary; defaults to ``genre_vocabulary(movies)``.
+        weight: 1 for a real rating, 0 for a query row that must not count as
+            history (used to score (user, movie) pairs that were never rated).
 
     Returns:
         One row per ``task`` row (same index): the last liked movies, rating
@@ -107,34 +132,31 @@ def user_history_features(task: pd.DataFrame, movies: pd.DataFrame,
     vocab = vocab or genre_vocabulary(movies)
     _check_sorted(task)
     n = len(task)
-    rating = task[RATING].to_numpy(np.float64)
-    liked = (rating >= LIKE_THRESHOLD).astype(np.float64)
+    w = np.ones(n) if weight is None else np.asarray(weight, dtype=np.float64)
+    rating = np.nan_to_num(task[RATING].to_numpy(np.float64)) * w
+    liked = (rating >= LIKE_THRESHOLD).astype(np.float64) * w
     movie = task[ITEM].to_numpy()
     year = pd.Index(movies[ITEM]).get_indexer(movie)
     years = movies[YEAR].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
     year = np.where(year >= 0, years[np.maximum(year, 0)], np.nan)
-    has_year = ~np.isnan(year)
+    has_year = ~np.isnan(year) & (w > 0)
 
-    count = _exclusive_user_cumsum(task, np.ones(n))
+    count = _exclusive_user_cumsum(task, w)
     s1 = _exclusive_user_cumsum(task, rating)
     s2 = _exclusive_user_cumsum(task, rating ** 2)
     nliked = _exclusive_user_cumsum(task, liked)
     ycount = _exclusive_user_cumsum(task, has_year.astype(np.float64))
     ysum = _exclusive_user_cumsum(task, np.where(has_year, year, 0.0))
 
-    prior_mean = float(rating.mean()) if n else 3.5
-    prior_like = float(liked.mean()) if n else 0.6
+    prior_mean, prior_like = PRIOR_RATING, PRIOR_LIKED
     mean = (s1 + SHRINKAGE * prior_mean) / (count + SHRINKAGE)
     var = np.where(count > 1, (s2 - s1 ** 2 / np.maximum(count, 1)) / np.maximum(count - 1, 1), 0.0)
 
     genres = _genre_matrix(movie, movies, vocab)
-    rated_g = _exclusive_user_cumsum(task, genres.astype(np.float64))
+    rated_g = _exclusive_user_cumsum(task, genres.astype(np.float64) * w[:, None])
     liked_g = _exclusive_user_cumsum(task, genres * liked[:, None])
-    # Liked rate in the candidate's genres, shrunk toward the user's own rate.
     user_rate = (nliked + SHRINKAGE * prior_like) / (count + SHRINKAGE)
-    g_rated = (rated_g * genres).sum(1)
-    g_liked = (liked_g * genres).sum(1)
-    affinity = (g_liked + SHRINKAGE * user_rate) / (g_rated + SHRINKAGE)
+    affinity = genre_affinity(rated_g, liked_g, genres, user_rate)
 
     out = pd.DataFrame(index=task.index)
     out["user_rating_count"] = np.log1p(count).astype(np.float32)
@@ -178,7 +200,7 @@ def movie_statistics(task: pd.DataFrame, movies: pd.DataFrame) -> pd.DataFrame:
         the release year.
     """
     train = task[task[SPLIT] == "train"]
-    prior = float(train[RATING].mean()) if len(train) else 3.5
+    prior = PRIOR_RATING
     t_movie = train[ITEM].to_numpy().astype(np.int64)
     t_time = train[TIMESTAMP].to_numpy().astype(np.int64)
     t_rating = train[RATING].to_numpy(np.float64)
@@ -214,13 +236,15 @@ def movie_statistics(task: pd.DataFrame, movies: pd.DataFrame) -> pd.DataFrame:
 
 def movie_genre_columns(movie_ids, movies: pd.DataFrame, vocab: list[str]) -> pd.DataFrame:
     """A movie's first ``N_MOVIE_GENRES`` genres as string columns ("" pads)."""
-    lookup = movies.set_index(ITEM)[GENRES].astype(str)
+    movie_ids = np.asarray(movie_ids)
+    lookup = movies[movies[ITEM].isin(np.unique(movie_ids))].set_index(ITEM)[GENRES].astype(str)
     known = set(vocab)
     per_movie = {m: [g for g in gs.split(GENRE_SEP) if g in known][:N_MOVIE_GENRES] for m, gs in lookup.items()}
-    rows = [per_movie.get(m, []) for m in np.asarray(movie_ids)]
-    return pd.DataFrame(
-        {col: [r[j] if j < len(r) else "" for r in rows] for j, col in enumerate(MOVIE_GENRE_COLUMNS)},
-    )
+    uniq, inverse = np.unique(movie_ids, return_inverse=True)
+    padded = np.array([(per_movie.get(m, []) + [""] * N_MOVIE_GENRES)[:N_MOVIE_GENRES] for m in uniq],
+                      dtype=object).reshape(len(uniq), N_MOVIE_GENRES)
+    rows = padded[inverse.reshape(-1)]
+    return pd.DataFrame({col: rows[:, j] for j, col in enumerate(MOVIE_GENRE_COLUMNS)})
 
 
 def _check_sorted(task: pd.DataFrame) -> None:
@@ -235,29 +259,74 @@ def _check_sorted(task: pd.DataFrame) -> None:
                              "pass the output of course_lib.split.make_task.")
 
 
-def build_features(task: pd.DataFrame, movies: pd.DataFrame, vocab: list[str] | None = None) -> pd.DataFrame:
+def build_features(task: pd.DataFrame, movies: pd.DataFrame, vocab: list[str] | None = None,
+                   queries: pd.DataFrame | None = None) -> pd.DataFrame:
     """The full feature table: ids, label, split and every leak-free feature.
 
     Args:
         task: Output of ``make_task`` (labelled, split, sorted).
         movies: The movies table.
         vocab: Genre vocabulary (default: from ``movies``).
+        queries: Optional (user, movie, timestamp) pairs to describe instead of
+            ``task``'s own rows, using ``task`` as the history (for scoring
+            movies a user has not rated). The result follows their order.
 
     Returns:
-        A DataFrame aligned with ``task`` holding ``USER``, ``ITEM``,
+        A DataFrame aligned with ``task`` (or ``queries``) holding ``USER``, ``ITEM``,
         ``TIMESTAMP``, ``LABEL``, ``SPLIT``, the genre, history and numeric
         features (see ``HIST_COLUMNS``, ``NUMERIC_COLUMNS``...).
     """
     vocab = vocab or genre_vocabulary(movies)
+    if queries is not None:
+        return _features_for_queries(task, movies, vocab, queries)
     base = task[[USER, ITEM, TIMESTAMP, RATING, LABEL, SPLIT]].copy()
     user = user_history_features(task, movies, vocab)
     movie = movie_statistics(task, movies)
     genres = movie_genre_columns(task[ITEM].to_numpy(), movies, vocab)
     genres.index = task.index
     out = pd.concat([base, genres, user, movie], axis=1)
-    # A user's mean year is unknown before their first rating: use the movie's.
-    fill = out["movie_year"].fillna(float(np.nanmedian(out["movie_year"]))) if len(out) else 0
-    out["movie_year"] = out["movie_year"].fillna(float(np.nanmedian(out["movie_year"])) if len(out) else 0)
-    out["user_year_mean"] = out["user_year_mean"].fillna(fill).astype(np.float32)
+    # Movies without a year get the catalogue's median; a user's mean year is
+    # unknown before their first rating, so it starts at the candidate's year.
+    out["movie_year"] = out["movie_year"].fillna(_median_year(movies))
+    out["user_year_mean"] = out["user_year_mean"].fillna(out["movie_year"]).astype(np.float32)
     out["movie_year"] = out["movie_year"].astype(np.float32)
     return out
+
+
+def _features_for_queries(task, movies, vocab, queries: pd.DataFrame) -> pd.DataFrame:
+    """Features of arbitrary (user, movie, time) pairs against ``task``'s history."""
+    missing = [c for c in (USER, ITEM, TIMESTAMP) if c not in queries.columns]
+    if missing:
+        raise KeyError(f"queries need columns {[USER, ITEM, TIMESTAMP]}; missing {missing}")
+    q = queries[[USER, ITEM, TIMESTAMP]].copy()
+    q[RATING] = np.float32(0.0)
+    q[LABEL] = np.int8(0)
+    q[SPLIT] = "query"
+    q["_query"] = np.arange(len(q))
+    users = set(q[USER].unique())
+    hist = task[task[USER].isin(users)][[USER, ITEM, TIMESTAMP, RATING, LABEL, SPLIT]].copy()
+    hist["_query"] = -1
+    both = pd.concat([hist.astype({SPLIT: str}), q], ignore_index=True)
+    both = both.sort_values([USER, TIMESTAMP, "_query", ITEM], kind="stable").reset_index(drop=True)
+    user = user_history_features(both, movies, vocab, weight=(both["_query"] < 0).to_numpy(float))
+    keep = both["_query"].to_numpy() >= 0
+    user = user[keep]
+    order = both.loc[keep, "_query"].to_numpy()
+    user.index = order
+    user = user.sort_index()
+    movie = movie_statistics(pd.concat([task[[USER, ITEM, TIMESTAMP, RATING, SPLIT]].astype({SPLIT: str}),
+                                        q[[USER, ITEM, TIMESTAMP, RATING, SPLIT]]], ignore_index=True),
+                             movies).iloc[len(task):]
+    movie.index = np.arange(len(q))
+    genres = movie_genre_columns(q[ITEM].to_numpy(), movies, vocab)
+    base = q[[USER, ITEM, TIMESTAMP, RATING, LABEL, SPLIT]].reset_index(drop=True)
+    out = pd.concat([base, genres, user.reset_index(drop=True), movie], axis=1)
+    out["movie_year"] = out["movie_year"].fillna(_median_year(movies))
+    out["user_year_mean"] = out["user_year_mean"].fillna(out["movie_year"]).astype(np.float32)
+    out["movie_year"] = out["movie_year"].astype(np.float32)
+    return out
+
+
+def _median_year(movies: pd.DataFrame) -> float:
+    years = movies[YEAR].astype("Float64").to_numpy(np.float64, na_value=np.nan)
+    return float(np.nanmedian(years)) if np.isfinite(years).any() else 1995.0

@@ -28,6 +28,14 @@ from course_lib.features import (
     HIST_COLUMNS, MOVIE_GENRE_COLUMNS, NUMERIC_COLUMNS, USER_GENRE_COLUMNS, YEAR_BOUNDARIES,
 )
 
+#: FTRL settings of the wide part: a large step suits sparse, rarely-updated
+#: weights; L1 zeroes the crosses that do not help.
+#: The loss is a batch mean, so a rare pair's gradient is tiny: L1 and the
+#: initial accumulator must be small too, or they swamp it.
+WIDE_LEARNING_RATE = 0.5
+WIDE_L1 = 1e-5
+WIDE_INITIAL_ACCUMULATOR = 1e-3
+
 #: Index 0 is padding ("no movie", "no genre"); index 1 the out-of-vocabulary bucket.
 PAD, OOV = 0, 1
 
@@ -50,7 +58,11 @@ class FeatureSpec:
     movie_genre_columns: list[str] = field(default_factory=lambda: list(MOVIE_GENRE_COLUMNS))
     user_genre_columns: list[str] = field(default_factory=lambda: list(USER_GENRE_COLUMNS))
     year_boundaries: list[float] = field(default_factory=lambda: list(YEAR_BOUNDARIES))
-    #: Hash bins of the candidate x recently-liked-movie cross.
+    #: The (candidate, liked movie) pairs seen in training, as keys
+    #: ``movie_id * 2**32 + liked_movie_id``: the exact vocabulary of the
+    #: movie x history cross. Empty -> hash pairs into ``movie_cross_bins``.
+    movie_pairs: list[int] = field(default_factory=list)
+    #: Hash bins of the movie x history cross when ``movie_pairs`` is empty.
     movie_cross_bins: int = 1 << 17
     #: Which crosses the wide model uses (lesson 01 adds them one by one).
     crosses: tuple[str, ...] = ("movie_x_history", "genre_x_genre", "user_x_genre")
@@ -97,6 +109,7 @@ def make_feature_spec(features: pd.DataFrame, numeric: list[str] | None = None,
         genres = sorted({g for c in MOVIE_GENRE_COLUMNS for g in train[c].unique() if g})
     values = train[numeric].to_numpy(np.float64)
     return FeatureSpec(
+        movie_pairs=movie_pair_vocabulary(train),
         users=sorted(int(u) for u in train[USER].unique()),
         movies=sorted(int(m) for m in train[ITEM].unique()),
         genres=list(genres),
@@ -104,6 +117,17 @@ def make_feature_spec(features: pd.DataFrame, numeric: list[str] | None = None,
         numeric_mean=[float(v) for v in np.nanmean(values, axis=0)],
         numeric_var=[float(max(v, 1e-6)) for v in np.nanvar(values, axis=0)],
     )
+
+
+PAIR_SHIFT = 1 << 32
+
+
+def movie_pair_vocabulary(train: pd.DataFrame) -> list[int]:
+    """Sorted keys of every (candidate, recently liked movie) pair in ``train``."""
+    movie = train[ITEM].to_numpy(np.int64)[:, None]
+    hist = train[HIST_COLUMNS].to_numpy(np.int64)
+    keys = (movie * PAIR_SHIFT + hist)[hist > 0]
+    return [int(k) for k in np.unique(keys)]
 
 
 # ----------------------------------------------------------------- inputs ---
@@ -192,6 +216,14 @@ class CrossWeights(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
+class PairKey(layers.Layer):
+    """Raw ids -> pair keys ``a * 2**32 + b`` (b = 0 padding gives key a*2**32, never in a vocabulary)."""
+
+    def call(self, a, b):
+        return ops.cast(a, "int64")[:, None] * PAIR_SHIFT + ops.cast(b, "int64")
+
+
+@keras.saving.register_keras_serializable(package="course_lib")
 class SparseLinear(layers.Layer):
     """One learned weight per index, summed over a list of indices (0 = padding)."""
 
@@ -234,7 +266,16 @@ def build_wide(spec: FeatureSpec, name: str = "wide") -> keras.Model:
         SparseLinear(n_movies, name=f"{name}_movie")(movie),
         SparseLinear(n_genres, name=f"{name}_genre")(m_genres),
     ]
-    if "movie_x_history" in spec.crosses:
+    if "movie_x_history" in spec.crosses and spec.movie_pairs:
+        # Exact memorization: one weight per pair seen in training; an unseen
+        # pair maps to the out-of-vocabulary index 0, which has no weight.
+        hist_raw = ops.stack([inputs[c] for c in spec.hist_columns], axis=1)
+        keys = PairKey(name=f"{name}_movie_pair_key")(inputs[ITEM], hist_raw)
+        pair_ids = layers.IntegerLookup(vocabulary=np.asarray(spec.movie_pairs, dtype=np.int64),
+                                        mask_token=None, num_oov_indices=1,
+                                        name=f"{name}_movie_pair_lookup")(keys)
+        terms.append(SparseLinear(len(spec.movie_pairs) + 1, name=f"{name}_movie_x_history")(pair_ids))
+    elif "movie_x_history" in spec.crosses:
         terms.append(CrossWeights(n_movies, n_movies, num_bins=spec.movie_cross_bins,
                                   name=f"{name}_movie_x_history")(movie[:, None], lk.history(inputs, spec)))
     if "genre_x_genre" in spec.crosses:
@@ -269,8 +310,8 @@ class MaskedMean(layers.Layer):
 
 
 def build_deep(spec: FeatureSpec, name: str = "deep", embedding_dim: int = 16,
-               hidden: tuple[int, ...] = (128, 64), dropout: float = 0.2,
-               l2: float = 1e-5) -> keras.Model:
+               hidden: tuple[int, ...] = (128, 64), dropout: float = 0.4,
+               l2: float = 1e-4, use_user_embedding: bool = True) -> keras.Model:
     """The deep branch: embeddings + normalised numeric features -> MLP -> logit.
 
     Embeddings: user, candidate movie, the recently liked movies (sharing the
@@ -300,13 +341,14 @@ def build_deep(spec: FeatureSpec, name: str = "deep", embedding_dim: int = 16,
                                    name=f"{name}_normalize")(numeric)
     year_col = "movie_year" if "movie_year" in spec.numeric else None
     parts = [
-        user_emb(lk.user(inputs[USER])),
         movie_emb(lk.movie(inputs[ITEM])),
         MaskedMean(name=f"{name}_history_mean")(movie_emb(hist), hist),
         MaskedMean(name=f"{name}_movie_genres_mean")(genre_emb(m_genres), m_genres),
         MaskedMean(name=f"{name}_user_genres_mean")(genre_emb(u_genres), u_genres),
         numeric,
     ]
+    if use_user_embedding:
+        parts.insert(0, user_emb(lk.user(inputs[USER])))
     if year_col:
         bucket = layers.Discretization(bin_boundaries=spec.year_boundaries, name=f"{name}_year_bucket")(
             inputs[year_col])
@@ -346,7 +388,8 @@ class WideDeep(keras.Model):
             raise ValueError("WideDeep needs at least one branch: pass wide=..., deep=... or both.")
         self.wide, self.deep = wide, deep
         self.wide_optimizer = wide_optimizer or (
-            keras.optimizers.Ftrl(learning_rate=0.1, l1_regularization_strength=1e-3) if wide else None)
+            keras.optimizers.Ftrl(learning_rate=WIDE_LEARNING_RATE, l1_regularization_strength=WIDE_L1,
+                                  initial_accumulator_value=WIDE_INITIAL_ACCUMULATOR) if wide else None)
 
     def call(self, inputs, training=False):
         return ops.sigmoid(self.branch_logits_sum(inputs, training=training))

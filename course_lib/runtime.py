@@ -97,7 +97,7 @@ def versions() -> dict[str, str]:
     }
 
 
-def setup_notebook(seed: int = DEFAULT_SEED, verbose: bool = True) -> dict[str, str]:
+def setup_notebook(seed: int = DEFAULT_SEED, verbose: bool = True) -> None:
     """Prepare a notebook kernel: environment, seeds, determinism, display.
 
     Call it in the first code cell of every notebook, before anything imports
@@ -106,10 +106,8 @@ def setup_notebook(seed: int = DEFAULT_SEED, verbose: bool = True) -> dict[str, 
 
     Args:
         seed: Seed for Python, NumPy and Keras.
-        verbose: Print the package versions (nbval ignores that cell's output).
-
-    Returns:
-        The package versions, as printed.
+        verbose: Print the package versions (nbval ignores that cell's output);
+            ``versions()`` returns them as a dict.
     """
     if "tensorflow" in sys.modules and os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0":
         warnings.warn(
@@ -124,7 +122,5 @@ def setup_notebook(seed: int = DEFAULT_SEED, verbose: bool = True) -> dict[str, 
     _configure_tensorflow()
     seed_everything(seed)
     _configure_display()
-    info = versions()
     if verbose:
-        print(" | ".join(f"{k} {v}" for k, v in info.items()) + f" | seed {seed}")
-    return info
+        print(" | ".join(f"{k} {v}" for k, v in versions().items()) + f" | seed {seed}")

@@ -13,7 +13,7 @@ import pandas as pd
 from course_lib.columns import LABEL, SPLIT
 from course_lib.runtime import seed_everything
 
-BATCH_SIZE = 1024
+BATCH_SIZE = 2048
 
 
 def model_inputs(frame: pd.DataFrame, spec) -> dict[str, np.ndarray]:
@@ -83,7 +83,7 @@ class TrainResult:
 
 
 def train_model(model, features: pd.DataFrame, spec, epochs: int = 10, batch_size: int = BATCH_SIZE,
-                learning_rate: float = 1e-3, patience: int = 2, seed: int = 42,
+                learning_rate: float = 2e-3, patience: int = 2, seed: int = 42,
                 verbose: bool = False) -> TrainResult:
     """Train on ``train`` rows with early stopping on validation AUC.
 

@@ -1,0 +1,41 @@
+"""nbgrader configuration of the course's assignments (run nbgrader from this folder).
+
+Introduced with the assignments. Every path is relative to this file, so the
+course folder works wherever the repository is cloned (and in the temporary
+copies the tests grade in). See docs/instructors.md for the commands.
+"""
+
+import os
+import sys
+
+c = get_config()  # noqa: F821  (provided by traitlets when it loads this file)
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+c.CourseDirectory.root = ROOT
+c.CourseDirectory.course_id = "wide-deep-course"
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(ROOT, "gradebook.db")
+# A local exchange (git-ignored), for `nbgrader release_assignment/collect`
+# on a shared machine; nothing is written to /srv/nbgrader.
+c.Exchange.root = os.path.join(ROOT, "exchange")
+
+# nbgrader starts kernels and helper commands by name: put this environment's
+# bin/ first on PATH so they come from the course venv, not the system.
+_BIN = os.path.dirname(sys.executable)
+if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")
+
+# The kernel of the current environment (nbgrader is run from the venv).
+c.ExecutePreprocessor.kernel_name = "python3"
+c.Execute.kernel_name = "python3"
+# TensorFlow's first import and the training cells take far longer than
+# nbgrader's default 30 s per cell. Override per run with --Execute.timeout=N.
+c.ExecutePreprocessor.timeout = 300
+c.Execute.timeout = 300
+
+# Keep a student's runaway print from bloating the gradebook and feedback.
+c.LimitOutput.max_lines = 1000
+c.LimitOutput.max_traceback = 100
+
+# The stub a released solution region becomes (nbgrader's default, stated here).
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

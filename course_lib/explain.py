@@ -1,0 +1,154 @@
+"""Look inside trained models: cross weights, embeddings, seen vs unseen crosses.
+
+Introduced in lessons 01 (cross weights, seen crosses) and 02 (embeddings).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from course_lib.columns import GENRES, ITEM, SPLIT, TITLE
+from course_lib.features import HIST_COLUMNS
+
+
+def seen_cross(features: pd.DataFrame, reference: pd.DataFrame | None = None) -> np.ndarray:
+    """Whether each row's (candidate, recently liked movie) cross occurred in training.
+
+    The wide model crosses the candidate with each of the user's last liked
+    movies; a row is "seen" when at least one of those pairs also occurred in
+    a training row (in any history slot), so the cross has a trained weight.
+
+    Args:
+        features: Rows to classify (e.g. the test rows).
+        reference: Rows that count as "seen" (default: the ``train`` rows of
+            ``features``).
+
+    Returns:
+        Boolean array. Rows without history are never "seen".
+    """
+    ref = reference if reference is not None else features[features[SPLIT] == "train"]
+
+    def keys(frame):
+        movie = frame[ITEM].to_numpy(np.int64)
+        hist = frame[HIST_COLUMNS].to_numpy(np.int64)
+        return np.where(hist > 0, movie[:, None] * (1 << 32) + hist, -1)
+
+    known = np.unique(keys(ref))
+    known = known[known >= 0]
+    k = keys(features)
+    return (np.isin(k, known) & (k >= 0)).any(axis=1)
+
+
+def _lookup_index(model, layer_name: str, values) -> np.ndarray:
+    return np.asarray(model.get_layer(layer_name)(np.asarray(values)))
+
+
+def movie_cross_weights(wide, pairs: pd.DataFrame, prefix: str = "wide") -> np.ndarray:
+    """Learned weight of each (movie, liked movie) pair in the wide model's cross.
+
+    Works for the exact pair vocabulary (unseen pairs weigh exactly 0) and
+    for the hashed variant (unseen pairs pick up whatever shares their bin).
+
+    Args:
+        wide: The wide branch (``model.wide``).
+        pairs: Columns ``movie_id`` (candidate) and ``liked_movie``.
+    """
+    movie = pairs[ITEM].to_numpy(np.int64)
+    liked = pairs["liked_movie"].to_numpy(np.int64)
+    layer = wide.get_layer(f"{prefix}_movie_x_history")
+    names = {l.name for l in wide.layers}
+    if f"{prefix}_movie_pair_lookup" in names:
+        idx = np.asarray(wide.get_layer(f"{prefix}_movie_pair_lookup")(movie * (1 << 32) + liked))
+        return np.where(idx > 0, layer.table.numpy()[idx], 0.0)
+    a = _lookup_index(wide, f"{prefix}_movie_lookup", movie)
+    b = _lookup_index(wide, f"{prefix}_movie_lookup", liked)
+    ids = np.asarray(layer.pair_ids(a[:, None], b[:, None]))[:, 0, 0]
+    return layer.table.numpy()[ids]
+
+
+def top_movie_crosses(wide, features: pd.DataFrame, movies: pd.DataFrame, k: int = 10,
+                      min_count: int = 3) -> pd.DataFrame:
+    """The strongest "liked A -> likes B" rules the wide model memorised.
+
+    Args:
+        wide: The wide branch.
+        features: Feature rows; pairs come from their ``train`` rows.
+        movies: For titles.
+        k: How many rules.
+        min_count: Only pairs seen at least this often in training (a rule
+            memorised from one row is noise, however large its weight).
+
+    Returns:
+        Columns liked (title), likes (title), weight, train_rows, liked_rate.
+    """
+    train = features[(features[SPLIT] == "train") & (features[HIST_COLUMNS[0]] > 0)]
+    pairs = (train.assign(liked_movie=train[HIST_COLUMNS[0]])
+             .groupby([ITEM, "liked_movie"], sort=True)["liked"].agg(["size", "mean"]).reset_index())
+    pairs = pairs[pairs["size"] >= min_count].copy()
+    pairs["weight"] = movie_cross_weights(wide, pairs)
+    pairs = pairs.sort_values(["weight", ITEM], ascending=[False, True]).head(k)
+    titles = movies.set_index(ITEM)[TITLE]
+    return pd.DataFrame({
+        "liked": titles.reindex(pairs["liked_movie"]).to_numpy(),
+        "likes": titles.reindex(pairs[ITEM]).to_numpy(),
+        "weight": pairs["weight"].round(3).to_numpy(),
+        "train_rows": pairs["size"].to_numpy(),
+        "liked_rate": pairs["mean"].round(2).to_numpy(),
+    })
+
+
+def genre_cross_matrix(wide, spec, prefix: str = "wide") -> pd.DataFrame:
+    """The genre x genre cross weights as a (user genre) x (candidate genre) table."""
+    layer = wide.get_layer(f"{prefix}_genre_x_genre")
+    table = layer.table.numpy().reshape(layer.size_a, layer.size_b)
+    # Indices 0 (padding) and 1 (unknown genre) are not genres.
+    return pd.DataFrame(table[2:, 2:], index=pd.Index(spec.genres, name="user likes"),
+                        columns=pd.Index(spec.genres, name="candidate genre"))
+
+
+def cross_contribution(wide, inputs: dict, name: str = "movie_x_history", prefix: str = "wide") -> np.ndarray:
+    """Each row's logit contribution from one cross (zero where the cross is unseen)."""
+    import keras
+
+    layer = wide.get_layer(f"{prefix}_{name}")
+    probe = keras.Model(wide.inputs, layer.output)
+    return np.asarray(probe.predict_on_batch(inputs)).reshape(-1)
+
+
+def movie_embeddings(deep, prefix: str = "deep") -> pd.DataFrame:
+    """The deep model's movie embedding table, indexed by movie id."""
+    vocab = deep.get_layer(f"{prefix}_movie_lookup").get_vocabulary()
+    table = deep.get_layer(f"{prefix}_movie_embedding").get_weights()[0]
+    # Row 0 is the padding token, row 1 the out-of-vocabulary slot.
+    ids = np.asarray(vocab[2:], dtype=np.int64)
+    return pd.DataFrame(table[2:len(vocab)], index=pd.Index(ids, name=ITEM))
+
+
+def nearest_movies(embeddings: pd.DataFrame, movie_id: int, movies: pd.DataFrame, k: int = 8) -> pd.DataFrame:
+    """Cosine nearest neighbours of ``movie_id`` in an embedding table.
+
+    Raises:
+        KeyError: If the movie has no embedding (not in the training vocabulary).
+    """
+    if movie_id not in embeddings.index:
+        raise KeyError(f"movie {movie_id} has no embedding: it never appeared in training; pick another.")
+    unit = embeddings.to_numpy() / np.maximum(np.linalg.norm(embeddings.to_numpy(), axis=1, keepdims=True), 1e-12)
+    q = unit[embeddings.index.get_loc(movie_id)]
+    sim = unit @ q
+    order = [i for i in np.lexsort((embeddings.index.to_numpy(), -sim)) if embeddings.index[i] != movie_id][:k]
+    ids = embeddings.index.to_numpy()[order]
+    info = movies.set_index(ITEM).reindex(ids)
+    return pd.DataFrame({ITEM: ids, TITLE: info[TITLE].to_numpy(), GENRES: info[GENRES].to_numpy(),
+                         "cosine": np.round(sim[order], 3)})
+
+
+def embedding_map(embeddings: pd.DataFrame, movies: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """2-D PCA coordinates of movie embeddings with each movie's first genre."""
+    from sklearn.decomposition import PCA
+
+    xy = PCA(n_components=2, random_state=seed).fit_transform(embeddings.to_numpy())
+    info = movies.set_index(ITEM).reindex(embeddings.index)
+    first = info[GENRES].fillna("").str.split("|").str[0]
+    return pd.DataFrame({ITEM: embeddings.index, "x": xy[:, 0], "y": xy[:, 1], "genre": first.to_numpy(),
+                         TITLE: info[TITLE].to_numpy()})

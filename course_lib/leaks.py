@@ -1,0 +1,63 @@
+"""The two classic leaks, reproduced on purpose so lesson 03 can measure them.
+
+Introduced in lesson 03. Never use these for real work: each function
+exists to show how much a mistake inflates the reported AUC.
+
+1. Timestamps sorted as text (Sparrow RecSys did this): "999999999" sorts
+   after "1000000000", so ratings from before September 2001 count as *later*
+   than ratings after it; the split and the history features mix future
+   ratings into the past.
+2. Movie statistics over all ratings, test ratings included (and the row's own
+   rating): the feature partly *is* the label.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from course_lib.columns import ITEM, RATING, TIMESTAMP, USER
+from course_lib.features import SHRINKAGE, PRIOR_RATING, build_features
+from course_lib.split import make_task
+
+
+def text_order_task(ratings: pd.DataFrame) -> pd.DataFrame:
+    """``make_task`` as if timestamps had been sorted as strings.
+
+    The returned ``timestamp`` column holds each rating's rank in that
+    (wrong) text order, so every downstream function believes it.
+    """
+    wrong = ratings.assign(_text=ratings[TIMESTAMP].astype(str))
+    wrong = wrong.sort_values([USER, "_text", ITEM], kind="stable")
+    wrong[TIMESTAMP] = np.arange(len(wrong), dtype=np.int64)
+    return make_task(wrong.drop(columns="_text"))
+
+
+def users_reordered_by_text_sort(ratings: pd.DataFrame) -> int:
+    """How many users' rating order changes when timestamps are sorted as text."""
+    changed = 0
+    for _, g in ratings.groupby(USER, sort=False):
+        numeric = g.sort_values([TIMESTAMP, ITEM], kind="stable")[ITEM].to_numpy()
+        text = g.assign(_t=g[TIMESTAMP].astype(str)).sort_values(["_t", ITEM], kind="stable")[ITEM].to_numpy()
+        changed += int(not np.array_equal(numeric, text))
+    return changed
+
+
+def leaky_movie_statistics(features: pd.DataFrame) -> pd.DataFrame:
+    """Replace the movie statistics by ones computed over *every* rating.
+
+    Same column names and shrinkage as the honest ones; only the rows they
+    are computed from differ (all splits, the row itself included).
+    """
+    out = features.copy()
+    grp = features.groupby(ITEM)[RATING]
+    count, total, std = grp.transform("size"), grp.transform("sum"), grp.transform("std").fillna(0.0)
+    out["movie_rating_count"] = np.log1p(count).astype(np.float32)
+    out["movie_rating_mean"] = ((total + SHRINKAGE * PRIOR_RATING) / (count + SHRINKAGE)).astype(np.float32)
+    out["movie_rating_std"] = std.astype(np.float32)
+    return out
+
+
+def leaky_features_text_order(ratings: pd.DataFrame, movies: pd.DataFrame) -> pd.DataFrame:
+    """Features built on the text-sorted timeline (leak 1)."""
+    return build_features(text_order_task(ratings), movies)

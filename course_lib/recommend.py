@@ -1,0 +1,172 @@
+"""Top-k recommendations from raw ids, with a clear cold-start rule.
+
+Introduced in lesson 05.
+
+Rule for unknown input (never a crash):
+- an unknown *user* is treated as brand new: no history (features start at
+  the priors) and the model's out-of-vocabulary user slot; the ranking then
+  rests on what the model learned about the movies themselves;
+- an unknown *movie* id can be scored (it takes the out-of-vocabulary movie
+  slot and no statistics) but is never recommended: we recommend only from
+  the catalogue.
+
+Speed: the movie side of the features (statistics, genres) is the same for
+every user "now", so it is computed once; per request only the user's
+history is summarised and the genre affinity computed for all candidates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from course_lib.columns import GENRES, ITEM, LABEL, SPLIT, TIMESTAMP, TITLE, USER
+from course_lib.features import _genre_matrix, build_features, genre_affinity, genre_vocabulary
+from course_lib.split import LIKE_THRESHOLD
+from course_lib.train import model_inputs
+
+
+class Recommender:
+    """Scores every catalogue movie for a user "now" (after all known ratings).
+
+    Args:
+        model: A trained course model (``WideDeep`` or any model taking the
+            spec's raw inputs and returning a probability).
+        spec: Its ``FeatureSpec``.
+        task: The ratings known "now", labelled and split (history for user
+            features; movie statistics come from its ``train`` rows only).
+            For an offline evaluation pass the rows before the test period.
+        movies: The movies table (the catalogue).
+    """
+
+    def __init__(self, model, spec, task: pd.DataFrame, movies: pd.DataFrame):
+        self.model, self.spec, self.task, self.movies = model, spec, task, movies
+        self.catalogue = movies[ITEM].to_numpy(np.int64)
+        self.now = int(task[TIMESTAMP].max()) + 1
+        self.vocab = genre_vocabulary(movies)
+        self.rated = {int(u): set(g.tolist()) for u, g in task.groupby(USER, sort=False)[ITEM]}
+        self._history = {int(u): g for u, g in task.groupby(USER, sort=False)}
+        self._titles = movies.set_index(ITEM)[[TITLE, GENRES]]
+        # Movie side at "now", computed once (any user id works: only the
+        # movie columns of this table are used).
+        probe = pd.DataFrame({USER: np.int64(-1), ITEM: self.catalogue, TIMESTAMP: np.int64(self.now)})
+        self._static = build_features(task, movies, vocab=self.vocab, queries=probe)
+        self._genres = _genre_matrix(self.catalogue, movies, self.vocab).astype(np.float64)
+        self._static_inputs = None
+
+    def known_user(self, user_id: int) -> bool:
+        return int(user_id) in self.rated
+
+    def features(self, user_id: int, movie_ids=None) -> pd.DataFrame:
+        """Feature rows for ``user_id`` x ``movie_ids`` (default: whole catalogue) at "now"."""
+        if movie_ids is not None:
+            items = np.asarray(movie_ids, dtype=np.int64)
+            queries = pd.DataFrame({USER: np.int64(user_id), ITEM: items, TIMESTAMP: np.int64(self.now)})
+            return build_features(self.task, self.movies, vocab=self.vocab, queries=queries)
+        out = self._static.copy()
+        for col, value in self._user_columns(user_id).items():
+            out[col] = value
+        return out
+
+    def _user_columns(self, user_id: int) -> dict:
+        """The user-dependent feature columns "now": scalars, or arrays over the catalogue."""
+        hist = self._history.get(int(user_id))
+        # User-only columns from one probe row: the user's history "now".
+        probe = pd.DataFrame({USER: [np.int64(user_id)], ITEM: [self.catalogue[0]], TIMESTAMP: [np.int64(self.now)]})
+        user_row = build_features(hist if hist is not None else self.task.iloc[:0], self.movies,
+                                  vocab=self.vocab, queries=probe).iloc[0]
+        out = {USER: np.int64(user_id)}
+        for col in self.spec.hist_columns + self.spec.user_genre_columns + [
+                "user_rating_count", "user_rating_mean", "user_rating_std", "user_liked_rate", "user_year_mean"]:
+            out[col] = user_row[col]
+        if hist is None or hist.empty:
+            out["user_year_mean"] = self._static["movie_year"].to_numpy(np.float32)
+        # The one candidate-dependent user feature, from the same formula.
+        if hist is not None and len(hist):
+            pos = pd.Index(self.catalogue).get_indexer(hist[ITEM].to_numpy())
+            g = np.where(pos[:, None] >= 0, self._genres[np.maximum(pos, 0)], 0.0)
+            liked = (hist["rating"].to_numpy() >= LIKE_THRESHOLD)[:, None]
+            rated_g, liked_g = g.sum(0)[None, :], (g * liked).sum(0)[None, :]
+        else:
+            rated_g = liked_g = np.zeros((1, len(self.vocab)))
+        out["user_genre_affinity"] = genre_affinity(rated_g, liked_g, self._genres,
+                                                    np.float64(user_row["user_liked_rate"])).astype(np.float32)
+        return out
+
+    def inputs(self, user_id: int, movie_ids=None) -> dict[str, np.ndarray]:
+        """The model's raw input dict for ``user_id`` x candidates.
+
+        For the whole catalogue the movie columns come precomputed and only
+        the user columns are filled in (no DataFrame work per request).
+        """
+        if movie_ids is not None:
+            return model_inputs(self.features(user_id, movie_ids), self.spec)
+        if self._static_inputs is None:
+            self._static_inputs = model_inputs(self._static, self.spec)
+        user = self._user_columns(user_id)
+        n = len(self.catalogue)
+        out = dict(self._static_inputs)
+        for col, value in user.items():
+            if col in out:
+                out[col] = value if np.ndim(value) else np.full(n, value, dtype=out[col].dtype)
+        return out
+
+    def score(self, user_id: int, movie_ids=None) -> np.ndarray:
+        """Probability that ``user_id`` likes each movie (catalogue order by default)."""
+        out = self.model.predict_on_batch(self.inputs(user_id, movie_ids))
+        return np.asarray(out, dtype=np.float64).reshape(-1)
+
+    def branch_logits(self, user_id: int, movie_ids=None) -> tuple[np.ndarray, np.ndarray]:
+        """Wide and deep logits per movie (zeros for a branch the model lacks)."""
+        w, d = self.model.branch_logits(self.inputs(user_id, movie_ids))
+        return np.asarray(w, dtype=np.float64), np.asarray(d, dtype=np.float64)
+
+    def recommend(self, user_id: int, k: int = 10, exclude_rated: bool = True) -> pd.DataFrame:
+        """The top-``k`` catalogue movies for ``user_id``, with titles.
+
+        Args:
+            user_id: A raw MovieLens user id (unknown ids get the cold-start rule).
+            k: How many movies.
+            exclude_rated: Skip movies the user already rated.
+
+        Returns:
+            Columns rank, movie_id, title, genres, score (probability of liking).
+        """
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        return self.top_k(self.score(user_id), user_id, k, exclude_rated)
+
+    def top_k(self, scores: np.ndarray, user_id: int, k: int = 10, exclude_rated: bool = True) -> pd.DataFrame:
+        """Rank catalogue ``scores`` (any monotone score) into a top-``k`` table."""
+        scores = np.asarray(scores, dtype=np.float64)
+        if exclude_rated:
+            seen = self.rated.get(int(user_id), set())
+            scores = np.where(np.isin(self.catalogue, list(seen)), -np.inf, scores)
+        k = min(k, int(np.isfinite(scores).sum()))
+        # Stable order: ties broken by movie id, so lists repeat exactly.
+        top = np.lexsort((self.catalogue, -scores))[:k]
+        ids = self.catalogue[top]
+        info = self._titles.loc[ids]
+        return pd.DataFrame({"rank": np.arange(1, k + 1), ITEM: ids, TITLE: info[TITLE].to_numpy(),
+                             GENRES: info[GENRES].to_numpy(), "score": np.round(scores[top], 4)})
+
+
+def ranking_evaluation(model, spec, task: pd.DataFrame, movies: pd.DataFrame, users=None,
+                       k: int = 10) -> tuple[dict, dict]:
+    """HR@k and NDCG@k over the full catalogue minus already-rated movies.
+
+    For each user the history is their ratings before the test period (train
+    and val); relevant items are the movies they liked in the test period.
+
+    Returns:
+        ``(metrics, ranked)``: the averaged metrics and each user's top-k ids.
+    """
+    from course_lib.metrics import hit_rate_and_ndcg
+
+    history = task[task[SPLIT] != "test"]
+    test = task[(task[SPLIT] == "test") & (task[LABEL] == 1)]
+    relevant = {int(u): set(g.tolist()) for u, g in test.groupby(USER)[ITEM]}
+    users = sorted(relevant) if users is None else [int(u) for u in users if int(u) in relevant]
+    rec = Recommender(model, spec, history, movies)
+    ranked = {u: rec.recommend(u, k)[ITEM].tolist() for u in users}
+    return hit_rate_and_ndcg(ranked, {u: relevant[u] for u in users}, k), ranked

@@ -1,0 +1,653 @@
+"""Interactive explorers (ipywidgets 8) for lessons 01, 02 and 04.
+
+Introduced in lessons 01 (``CrossExplorer``), 02 (``EmbeddingExplorer``) and
+04 (``BranchExplorer``).
+
+Each explorer keeps its logic in plain functions (``combine_logits``,
+``metrics_for``, ``top_cross_partners``, ``nearest_neighbours``) and its
+state in attributes (``.metrics``, ``.top10``, ``.contributions`` ...), so
+the same code is unit-tested without a browser. Models are never retrained
+or re-run on a control change: each explorer caches what it needs once
+(branch logits of the test rows, embedding tables, cross weights) and an
+update is NumPy only. Show an explorer by leaving it as the last expression
+of a cell, or with ``display(explorer)``; ``explorer.widget`` is the box.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+
+import numpy as np
+import pandas as pd
+
+from course_lib.columns import ITEM, LABEL, SPLIT, TITLE, USER
+
+#: Shown instead of numbers when both branches are unticked.
+NO_BRANCH_MESSAGE = "Tick Wide, Deep or both: with no branch there is no score to evaluate."
+
+ABLATE, SEPARATE = "Ablate a branch", "Separately trained"
+
+
+class NoBranchError(ValueError):
+    """Raised by ``combine_logits`` when neither branch is switched on."""
+
+
+# ------------------------------------------------------------ pure logic ---
+
+def combine_logits(wide, deep, use_wide: bool, use_deep: bool, blend: float = 0.5) -> np.ndarray:
+    """The logit of the chosen branch combination.
+
+    Scheme (documented in lesson 04):
+
+    - both on: ``2 * (blend * wide + (1 - blend) * deep)``. At ``blend=0.5``
+      this is ``wide + deep``, exactly the trained Wide&Deep logit; at 1 (0)
+      only the wide (deep) branch orders the rows, scaled by 2;
+    - one on: that branch's logit alone, unscaled (the *ablation*: the other
+      branch's contribution is removed, nothing is retrained);
+    - none on: ``NoBranchError``.
+
+    Args:
+        wide: Wide-branch logits, any shape.
+        deep: Deep-branch logits, same shape.
+        use_wide: Include the wide branch.
+        use_deep: Include the deep branch.
+        blend: Weight of the wide branch in [0, 1] (used only when both are on).
+
+    Raises:
+        NoBranchError: If both branches are off.
+        ValueError: If ``blend`` is outside [0, 1].
+    """
+    if not 0.0 <= float(blend) <= 1.0:
+        raise ValueError(f"blend must lie in [0, 1], got {blend}")
+    wide = np.asarray(wide, dtype=np.float64)
+    deep = np.asarray(deep, dtype=np.float64)
+    if use_wide and use_deep:
+        return 2.0 * (blend * wide + (1.0 - blend) * deep)
+    if use_wide:
+        return wide.copy()
+    if use_deep:
+        return deep.copy()
+    raise NoBranchError(NO_BRANCH_MESSAGE)
+
+
+def branch_contributions(wide, deep, use_wide: bool, use_deep: bool, blend: float = 0.5) -> tuple[
+        np.ndarray, np.ndarray]:
+    """What each branch adds to ``combine_logits`` (the two parts sum to it)."""
+    wide = np.asarray(wide, dtype=np.float64)
+    deep = np.asarray(deep, dtype=np.float64)
+    if use_wide and use_deep:
+        return 2.0 * blend * wide, 2.0 * (1.0 - blend) * deep
+    if use_wide:
+        return wide.copy(), np.zeros_like(deep)
+    if use_deep:
+        return np.zeros_like(wide), deep.copy()
+    raise NoBranchError(NO_BRANCH_MESSAGE)
+
+
+def metrics_for(y_true, logits) -> dict[str, float]:
+    """Test ROC AUC and log loss of logits, rounded to 4 places.
+
+    AUC is computed on the logits (only their order matters); log loss from
+    the logits with a numerically stable formula, so a very confident row
+    costs what it should instead of being clipped.
+
+    Args:
+        y_true: 0/1 labels.
+        logits: One logit per row.
+
+    Raises:
+        ValueError: If only one class is present (AUC is undefined).
+    """
+    from course_lib.metrics import auc
+
+    y = np.asarray(y_true, dtype=np.float64)
+    z = np.asarray(logits, dtype=np.float64)
+    if len(np.unique(y)) < 2:
+        raise ValueError("AUC needs both liked and not-liked rows; this subset has one class only.")
+    # -log sigmoid(z) = softplus(-z); -log(1 - sigmoid(z)) = softplus(z).
+    loss = y * np.logaddexp(0.0, -z) + (1.0 - y) * np.logaddexp(0.0, z)
+    return {"roc_auc": round(auc(y, z), 4), "log_loss": round(float(loss.mean()), 4)}
+
+
+def _wide_branch(model):
+    """The wide sub-model of a ``WideDeep`` (or the model itself if it is one)."""
+    wide = getattr(model, "wide", model)
+    if wide is None:
+        raise ValueError("this model has no wide branch; pass a Wide&Deep or wide-only model.")
+    return wide
+
+
+def _deep_branch(model):
+    deep = getattr(model, "deep", model)
+    if deep is None:
+        raise ValueError("this model has no deep branch; pass a Wide&Deep or deep-only model.")
+    return deep
+
+
+def _layer(model, suffix: str, hint: str):
+    """The layer whose name ends with ``suffix`` (branch prefix may vary)."""
+    for layer in model.layers:
+        if layer.name.endswith(suffix):
+            return layer
+    raise ValueError(f"model {model.name!r} has no layer '*{suffix}'; {hint}")
+
+
+def _titles(movies: pd.DataFrame | None, ids) -> np.ndarray:
+    if movies is None:
+        return np.asarray([""] * len(ids), dtype=object)
+    lookup = movies.drop_duplicates(ITEM).set_index(ITEM)[TITLE]
+    return lookup.reindex(np.asarray(ids)).fillna("(unknown movie)").to_numpy(object)
+
+
+def top_cross_partners(wide_model, spec, movie_id: int, candidates=None, k: int = 10,
+                       movies: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Candidates whose learned ``movie_x_history`` cross weight with a liked movie is highest.
+
+    The wide model adds ``w[candidate, h]`` to the logit for every movie
+    ``h`` in the user's recent likes; this reads those weights straight from
+    the table (hashed into ``spec.movie_cross_bins`` bins, so two unrelated
+    pairs can rarely share a weight).
+
+    Args:
+        wide_model: A trained ``WideDeep`` with a wide branch, or the wide branch itself.
+        spec: Its ``FeatureSpec`` (must use the ``movie_x_history`` cross).
+        movie_id: The liked (history) movie.
+        candidates: Candidate movie ids (default: the spec's movie vocabulary).
+        k: How many partners.
+        movies: Movies table, to add titles (optional).
+
+    Returns:
+        Columns rank, movie_id, title, weight; sorted by weight, highest first
+        (ties by movie id). The movie itself is never its own partner.
+    """
+    from keras import ops
+
+    wide = _wide_branch(wide_model)
+    cross = _layer(wide, "_movie_x_history",
+                   "build the wide model with the 'movie_x_history' cross (spec.with_crosses(...)).")
+    lookup = _layer(wide, "_movie_lookup", "is this a course wide model (build_wide)?")
+    cand = np.asarray(spec.movies if candidates is None else candidates, dtype=np.int64)
+    cand = cand[cand != int(movie_id)]
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    cand_idx = np.asarray(ops.convert_to_numpy(lookup(cand)), dtype=np.int64)
+    hist_idx = np.asarray(ops.convert_to_numpy(lookup(np.asarray([int(movie_id)], dtype=np.int64))),
+                          dtype=np.int64)
+    # The layer's own hashing, so these are exactly the weights the model adds.
+    ids = ops.convert_to_numpy(cross.pair_ids(cand_idx[:, None], np.repeat(hist_idx, len(cand))[:, None]))
+    table = ops.convert_to_numpy(cross.table)
+    weights = np.asarray(table, dtype=np.float64)[np.asarray(ids).reshape(-1)]
+    order = np.lexsort((cand, -weights))[:k]
+    return pd.DataFrame({"rank": np.arange(1, len(order) + 1), ITEM: cand[order],
+                         TITLE: _titles(movies, cand[order]), "weight": np.round(weights[order], 4)})
+
+
+def movie_embeddings(deep_model, spec, movie_ids=None) -> tuple[np.ndarray, np.ndarray]:
+    """``(movie_ids, vectors)`` of the deep branch's movie embedding table.
+
+    Index 0 (padding) and 1 (out-of-vocabulary) of the table are skipped;
+    rows follow the ids given (default: the spec's movie vocabulary).
+    """
+    from keras import ops
+
+    deep = _deep_branch(deep_model)
+    emb = _layer(deep, "_movie_embedding", "is this a course deep model (build_deep)?")
+    lookup = _layer(deep, "_movie_lookup", "is this a course deep model (build_deep)?")
+    ids = np.asarray(spec.movies if movie_ids is None else movie_ids, dtype=np.int64)
+    idx = np.asarray(ops.convert_to_numpy(lookup(ids)), dtype=np.int64)
+    table = np.asarray(ops.convert_to_numpy(emb.embeddings), dtype=np.float64)
+    return ids, table[idx]
+
+
+def _cosine_to(vectors: np.ndarray, target: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1) * np.linalg.norm(target)
+    sims = vectors @ target / np.maximum(norms, 1e-12)
+    return np.clip(sims, -1.0, 1.0)
+
+
+def nearest_neighbours(deep_model, spec, movie_id: int, k: int = 10, movies: pd.DataFrame | None = None,
+                       candidates=None) -> pd.DataFrame:
+    """The ``k`` movies whose learned embeddings are closest (cosine) to ``movie_id``'s.
+
+    Args:
+        deep_model: A trained ``WideDeep`` with a deep branch, or the deep branch.
+        spec: Its ``FeatureSpec``.
+        movie_id: The query movie (must be in the spec's vocabulary: other
+            movies share the single out-of-vocabulary vector).
+        k: How many neighbours.
+        movies: Movies table, to add titles (optional).
+        candidates: Movie ids to search (default: the spec's vocabulary).
+
+    Returns:
+        Columns rank, movie_id, title, similarity (cosine in [-1, 1],
+        highest first); the movie itself is excluded.
+    """
+    if int(movie_id) not in set(spec.movies):
+        raise ValueError(f"movie {movie_id} has no learned embedding (not in the training vocabulary); "
+                         "pick one from spec.movies.")
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    _, target = movie_embeddings(deep_model, spec, [int(movie_id)])
+    ids, vecs = movie_embeddings(deep_model, spec, candidates)
+    keep = ids != int(movie_id)
+    ids, sims = ids[keep], _cosine_to(vecs[keep], target[0])
+    order = np.lexsort((ids, -sims))[:k]
+    return pd.DataFrame({"rank": np.arange(1, len(order) + 1), ITEM: ids[order],
+                         TITLE: _titles(movies, ids[order]), "similarity": np.round(sims[order], 4)})
+
+
+def _table_html(frame: pd.DataFrame, css_class: str) -> str:
+    return frame.to_html(index=False, classes=css_class, border=0, escape=True)
+
+
+def _plot_into(output, draw) -> None:
+    """Redraw a matplotlib figure inside an ``Output`` widget."""
+    import matplotlib.pyplot as plt
+    from IPython import get_ipython
+    from IPython.display import display
+
+    output.clear_output(wait=True)
+    fig = draw()
+    try:
+        if get_ipython() is not None:  # outside a kernel (unit tests) there is nothing to show
+            with output:
+                display(fig)
+    finally:
+        plt.close(fig)
+
+
+class _Explorer:
+    """Shared display plumbing: ``display(explorer)`` shows ``explorer.widget``."""
+
+    widget = None
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def display(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+
+# ------------------------------------------------------ lesson 04: branches ---
+
+class BranchExplorer(_Explorer):
+    """Switch the wide and deep branches of a trained Wide&Deep on and off (lesson 04).
+
+    Controls: *Wide* and *Deep* checkboxes, a blend slider (wide weight
+    ``w``; see ``combine_logits``), a user picker and a mode toggle:
+    *Ablate a branch* removes a branch's contribution from the jointly
+    trained model; *Separately trained* uses models trained alone (wide-only
+    and deep-only, passed in) so a learner sees that ablating a branch is not
+    the same as training without it. With both ticked in that mode, the two
+    separate models' logits are added: an ensemble, not joint training.
+
+    Everything is computed once up front (branch logits of every test row,
+    and per user of every catalogue movie on first use); a control change
+    is NumPy only.
+
+    Attributes:
+        metrics: ``{"roc_auc", "log_loss"}`` of the current choice on the test
+            rows, or None when no branch is ticked.
+        top10: The chosen user's top-10 unrated movies (rank, movie_id,
+            title, wide, deep, logit), empty when no branch is ticked.
+        contributions: Per recommended movie, the wide and deep parts of its
+            logit (they sum to ``logit``).
+        message: The text shown above the results.
+        last_update_s: Seconds the last update took (logic only, and with plot).
+    """
+
+    def __init__(self, model, spec, test_features: pd.DataFrame, recommender, users=None,
+                 wide_only=None, deep_only=None, k: int = 10):
+        import ipywidgets as w
+
+        if getattr(model, "wide", None) is None or getattr(model, "deep", None) is None:
+            raise ValueError("BranchExplorer needs a Wide&Deep model with both branches "
+                             "(build_wide_deep(spec, 'wide_deep')).")
+        self.model, self.spec, self.recommender, self.k = model, spec, recommender, int(k)
+        self.wide_only, self.deep_only = wide_only, deep_only
+        test = test_features[test_features[SPLIT] == "test"] if SPLIT in test_features else test_features
+        if test.empty:
+            raise ValueError("no test rows: pass the feature rows with split == 'test'.")
+        self.y = test[LABEL].to_numpy(np.float64)
+        self._test_inputs = _model_inputs(test, spec)
+        self._test = {"joint": self._logits(model, self._test_inputs)}
+        self._user_cache: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._user_feats: dict[int, dict] = {}
+        self.metrics: dict | None = None
+        self.top10 = pd.DataFrame()
+        self.contributions = pd.DataFrame()
+        self.message = ""
+        self.last_update_s = {"logic": float("nan"), "total": float("nan")}
+
+        users = sorted(recommender.rated) if users is None else [int(u) for u in users]
+        if not users:
+            raise ValueError("no users to pick from: pass users=[...] or a Recommender built from ratings.")
+        has_separate = wide_only is not None and deep_only is not None
+        self.wide_box = w.Checkbox(value=True, description="Wide", indent=False)
+        self.deep_box = w.Checkbox(value=True, description="Deep", indent=False)
+        self.blend = w.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="Wide weight",
+                                   readout_format=".2f", continuous_update=False,
+                                   style={"description_width": "initial"})
+        self.user = w.Dropdown(options=users, value=users[0], description="User")
+        self.mode = w.ToggleButtons(options=[ABLATE, SEPARATE] if has_separate else [ABLATE], value=ABLATE,
+                                    description="Compare", style={"description_width": "initial"},
+                                    tooltips=["Switch a branch off in the jointly trained model",
+                                              "Use models trained with one branch only"][:2 if has_separate else 1])
+        self.metrics_html = w.HTML()
+        self.metrics_html.add_class("be-metrics")
+        self.top10_html = w.HTML()
+        self.top10_html.add_class("be-top10")
+        self.plot = w.Output()
+        self.plot.add_class("be-plot")
+        for control in (self.wide_box, self.deep_box, self.blend, self.user, self.mode):
+            control.observe(self._on_change, names="value")
+        self.widget = w.VBox([
+            w.HTML("<b>Branch explorer</b> — switch the branches of the trained Wide&amp;Deep "
+                   "model; nothing is retrained."),
+            w.HBox([self.wide_box, self.deep_box, self.blend]),
+            w.HBox([self.mode, self.user]),
+            self.metrics_html,
+            w.HBox([self.top10_html, self.plot]),
+        ])
+        self.widget.add_class("branch-explorer")
+        self.update()
+
+    # -- cached model outputs ------------------------------------------------
+    @staticmethod
+    def _logits(model, inputs) -> tuple[np.ndarray, np.ndarray]:
+        wide, deep = model.branch_logits(inputs)
+        return (np.asarray(wide, dtype=np.float64).reshape(-1),
+                np.asarray(deep, dtype=np.float64).reshape(-1))
+
+    def _separate_test(self) -> tuple[np.ndarray, np.ndarray]:
+        if "separate" not in self._test:
+            wide = self._logits(self.wide_only, self._test_inputs)[0]
+            deep = self._logits(self.deep_only, self._test_inputs)[1]
+            self._test["separate"] = (wide, deep)
+        return self._test["separate"]
+
+    def _user_logits(self, user_id: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
+        key = (mode, int(user_id))
+        if key not in self._user_cache:
+            if mode == ABLATE:
+                self._user_cache[key] = self.recommender.branch_logits(int(user_id))
+            else:
+                if int(user_id) not in self._user_feats:
+                    self._user_feats[int(user_id)] = _model_inputs(self.recommender.features(int(user_id)),
+                                                                   self.spec)
+                inputs = self._user_feats[int(user_id)]
+                self._user_cache[key] = (self._logits(self.wide_only, inputs)[0],
+                                         self._logits(self.deep_only, inputs)[1])
+        return self._user_cache[key]
+
+    # -- state -----------------------------------------------------------------
+    def choice(self) -> dict:
+        """The current control values."""
+        return {"use_wide": bool(self.wide_box.value), "use_deep": bool(self.deep_box.value),
+                "blend": float(self.blend.value), "user": int(self.user.value), "mode": self.mode.value}
+
+    def label(self) -> str:
+        """Human description of the current combination, e.g. 'wide only'."""
+        c = self.choice()
+        if c["use_wide"] and c["use_deep"]:
+            what = "wide + deep" if c["blend"] == 0.5 else f"blend w={c['blend']:.2f}"
+        elif c["use_wide"]:
+            what = "wide only"
+        elif c["use_deep"]:
+            what = "deep only"
+        else:
+            what = "no branch"
+        return f"{c['mode']}: {what}"
+
+    def test_logits(self) -> np.ndarray:
+        """Logits of the test rows for the current choice (``NoBranchError`` if none)."""
+        c = self.choice()
+        wide, deep = self._test["joint"] if c["mode"] == ABLATE else self._separate_test()
+        return combine_logits(wide, deep, c["use_wide"], c["use_deep"], c["blend"])
+
+    def summary(self) -> pd.DataFrame:
+        """Test metrics of every combination at the current blend and mode (for printing)."""
+        rows = []
+        c = self.choice()
+        wide, deep = self._test["joint"] if c["mode"] == ABLATE else self._separate_test()
+        for name, uw, ud in [("wide only", True, False), ("deep only", False, True), ("both", True, True)]:
+            rows.append({"branches": name, **metrics_for(self.y, combine_logits(wide, deep, uw, ud, c["blend"]))})
+        return pd.DataFrame(rows).set_index("branches")
+
+    def update(self, *_):
+        """Recompute metrics, top-10 and chart from the cached logits."""
+        start = time.perf_counter()
+        c = self.choice()
+        self.message = self.label()
+        try:
+            self.metrics = metrics_for(self.y, self.test_logits())
+        except NoBranchError:
+            self.metrics, self.top10, self.contributions = None, pd.DataFrame(), pd.DataFrame()
+            self.message = NO_BRANCH_MESSAGE
+            self.metrics_html.value = f'<div class="be-warning"><b>{html.escape(NO_BRANCH_MESSAGE)}</b></div>'
+            self.top10_html.value = ""
+            self.last_update_s["logic"] = time.perf_counter() - start
+            self.plot.clear_output()
+            self.last_update_s["total"] = time.perf_counter() - start
+            return
+        self._rank(c)
+        self.metrics_html.value = (
+            f"<b>{html.escape(self.message)}</b> — test ROC AUC "
+            f"<b>{self.metrics['roc_auc']:.4f}</b> · log loss <b>{self.metrics['log_loss']:.4f}</b>")
+        self.top10_html.value = (f"<b>Top {len(self.top10)} for user {c['user']}</b> "
+                                 "(unrated movies)" + _table_html(self.top10[["rank", ITEM, TITLE, "logit"]],
+                                                                  "be-table"))
+        self.last_update_s["logic"] = time.perf_counter() - start
+        _plot_into(self.plot, self._draw)
+        self.last_update_s["total"] = time.perf_counter() - start
+
+    def _rank(self, c: dict) -> None:
+        rec = self.recommender
+        wide, deep = self._user_logits(c["user"], c["mode"])
+        logit = combine_logits(wide, deep, c["use_wide"], c["use_deep"], c["blend"])
+        w_part, d_part = branch_contributions(wide, deep, c["use_wide"], c["use_deep"], c["blend"])
+        seen = rec.rated.get(c["user"], set())
+        logit = np.where(np.isin(rec.catalogue, list(seen)), -np.inf, logit)
+        top = np.lexsort((rec.catalogue, -logit))[:min(self.k, int(np.isfinite(logit).sum()))]
+        ids = rec.catalogue[top]
+        self.top10 = pd.DataFrame({"rank": np.arange(1, len(top) + 1), ITEM: ids,
+                                   TITLE: _titles(rec.movies, ids),
+                                   "wide": np.round(w_part[top], 4), "deep": np.round(d_part[top], 4),
+                                   "logit": np.round(logit[top], 4)})
+        self.contributions = pd.DataFrame({ITEM: ids, TITLE: self.top10[TITLE].to_numpy(),
+                                           "wide": w_part[top], "deep": d_part[top], "logit": logit[top]})
+
+    def _draw(self):
+        import matplotlib.pyplot as plt
+
+        contrib = self.contributions
+        fig, ax = plt.subplots(figsize=(5.5, 3.6))
+        y = np.arange(len(contrib))[::-1]
+        labels = [t if len(t) <= 32 else t[:31] + "…" for t in contrib[TITLE]]
+        ax.barh(y + 0.2, contrib["wide"], height=0.4, label="wide", color="#1f77b4")
+        ax.barh(y - 0.2, contrib["deep"], height=0.4, label="deep", color="#ff7f0e")
+        ax.set_yticks(y, labels, fontsize=7)
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_xlabel("contribution to the logit")
+        ax.set_title(f"Why these movies? ({self.label().split(': ')[1]})", fontsize=9)
+        ax.legend(fontsize=7, loc="lower right")
+        fig.tight_layout()
+        return fig
+
+    def _on_change(self, change):
+        self.update()
+
+
+def _model_inputs(frame, spec):
+    from course_lib.train import model_inputs
+
+    return model_inputs(frame, spec)
+
+
+# ------------------------------------------------------ lesson 01: crosses ---
+
+class CrossExplorer(_Explorer):
+    """Which movies did the wide model learn to pair with a liked movie? (lesson 01)
+
+    Pick a user, then a movie that user liked (training rows); the table
+    lists the candidates whose ``movie_x_history`` cross weight with it is
+    highest — the memorised "people who liked X then liked Y" rules — with
+    how often the pair was seen in training (``train_pairs``) and the liked
+    rate among those rows.
+
+    Args:
+        model_or_wide_branch: A trained ``WideDeep`` with a wide branch, or the wide branch.
+        spec: Its ``FeatureSpec`` (with the ``movie_x_history`` cross).
+        task: Labelled, split ratings (``make_task``).
+        movies: The movies table (titles).
+        feats: The feature table (``build_features``), for co-occurrence counts.
+        users: User ids offered (default: every user with a liked training movie).
+        k: How many partners to list.
+
+    Attributes:
+        partners: The current table (rank, movie_id, title, weight, train_pairs, liked_rate).
+    """
+
+    def __init__(self, model_or_wide_branch, spec, task: pd.DataFrame, movies: pd.DataFrame,
+                 feats: pd.DataFrame, users=None, k: int = 10):
+        import ipywidgets as w
+
+        self.wide, self.spec, self.movies, self.feats, self.k = (
+            _wide_branch(model_or_wide_branch), spec, movies, feats, int(k))
+        vocab = set(spec.movies)
+        liked = task[(task[SPLIT] == "train") & (task[LABEL] == 1) & task[ITEM].isin(vocab)]
+        self._liked = {int(u): g[ITEM].drop_duplicates().tolist() for u, g in liked.groupby(USER, sort=True)}
+        users = sorted(self._liked) if users is None else [int(u) for u in users if int(u) in self._liked]
+        if not users:
+            raise ValueError("no user with a liked training movie to explore; check task/users.")
+        train = feats[feats[SPLIT] == "train"] if SPLIT in feats else feats
+        self._train = train[[ITEM, LABEL, *spec.hist_columns]]
+        self.partners = pd.DataFrame()
+        self.user = w.Dropdown(options=users, value=users[0], description="User")
+        self.movie = w.Dropdown(description="Liked movie", style={"description_width": "initial"},
+                                layout=w.Layout(width="480px"))
+        self.table = w.HTML()
+        self.table.add_class("ce-partners")
+        self.user.observe(self._on_user, names="value")
+        self._quiet = False
+        self.movie.observe(lambda change: None if self._quiet else self.update(), names="value")
+        self.widget = w.VBox([
+            w.HTML("<b>Cross explorer</b> — candidates with the highest learned "
+                   "<code>movie_x_history</code> weight for a movie the user liked."),
+            w.HBox([self.user, self.movie]), self.table])
+        self.widget.add_class("cross-explorer")
+        self._on_user()
+
+    def _on_user(self, *_):
+        ids = self._liked[int(self.user.value)]
+        titles = _titles(self.movies, ids)
+        options = sorted(((f"{t} ({m})", m) for t, m in zip(titles, ids)), key=lambda o: o[0])
+        # Changing the options fires the movie observer; update once, here.
+        self._quiet = True
+        try:
+            self.movie.options = options
+            self.movie.value = options[0][1]
+        finally:
+            self._quiet = False
+        self.update()
+
+    def support(self, movie_id: int) -> pd.DataFrame:
+        """Per candidate: training rows with ``movie_id`` in the history, and their liked rate."""
+        hist = self._train[self.spec.hist_columns].to_numpy()
+        rows = self._train[(hist == int(movie_id)).any(axis=1)]
+        return rows.groupby(ITEM)[LABEL].agg(train_pairs="size", liked_rate="mean")
+
+    def update(self):
+        movie_id = self.movie.value
+        if movie_id is None:
+            return
+        table = top_cross_partners(self.wide, self.spec, int(movie_id), k=self.k, movies=self.movies)
+        support = self.support(int(movie_id)).reindex(table[ITEM].to_numpy())
+        table["train_pairs"] = support["train_pairs"].fillna(0).astype(int).to_numpy()
+        table["liked_rate"] = support["liked_rate"].round(3).to_numpy()
+        self.partners = table
+        title = _titles(self.movies, [int(movie_id)])[0]
+        self.table.value = (f"<b>Learned partners of {html.escape(title)}</b>"
+                            + _table_html(table, "ce-table"))
+
+
+# ---------------------------------------------------- lesson 02: embeddings ---
+
+class EmbeddingExplorer(_Explorer):
+    """Nearest neighbours and the 2-D map of the deep model's movie embeddings (lesson 02).
+
+    Args:
+        deep_model: A trained ``WideDeep`` with a deep branch, or the deep branch.
+        spec: Its ``FeatureSpec``.
+        movies: The movies table (titles).
+        coords_2d: ``(n, 2)`` coordinates of ``spec.movies`` (default: PCA of
+            the embeddings; pass t-SNE/UMAP ones to use those instead).
+        choices: Movie ids offered in the picker (default: the vocabulary);
+            pass e.g. the 300 most-rated movies, whose embeddings are trained best.
+        k: How many neighbours.
+
+    Attributes:
+        neighbours: The current neighbour table.
+        highlight: ``{"movie": (x, y), "neighbours": array (k, 2)}`` of the plot.
+    """
+
+    def __init__(self, deep_model, spec, movies: pd.DataFrame, coords_2d=None, choices=None, k: int = 10):
+        import ipywidgets as w
+
+        self.deep, self.spec, self.movies, self.k = _deep_branch(deep_model), spec, movies, int(k)
+        self.ids, vecs = movie_embeddings(self.deep, spec)
+        if coords_2d is None:
+            from sklearn.decomposition import PCA
+
+            coords_2d = PCA(n_components=2, random_state=0).fit_transform(vecs)
+        self.coords = np.asarray(coords_2d, dtype=np.float64)
+        if self.coords.shape != (len(self.ids), 2):
+            raise ValueError(f"coords_2d must have shape ({len(self.ids)}, 2): one row per spec.movies entry.")
+        self._row = {int(m): i for i, m in enumerate(self.ids)}
+        choices = self.ids if choices is None else [int(m) for m in choices if int(m) in self._row]
+        if len(choices) == 0:
+            raise ValueError("none of the chosen movies has a learned embedding (not in spec.movies).")
+        titles = _titles(movies, choices)
+        options = sorted(((f"{t} ({m})", int(m)) for t, m in zip(titles, choices)), key=lambda o: o[0])
+        self.neighbours = pd.DataFrame()
+        self.highlight: dict = {}
+        self.movie = w.Dropdown(options=options, value=options[0][1], description="Movie",
+                                layout=w.Layout(width="480px"))
+        self.table = w.HTML()
+        self.table.add_class("ee-neighbours")
+        self.plot = w.Output()
+        self.movie.observe(lambda change: self.update(), names="value")
+        self.widget = w.VBox([
+            w.HTML("<b>Embedding explorer</b> — a movie's nearest neighbours by cosine similarity "
+                   "of the learned embeddings, and where it sits on the 2-D map."),
+            self.movie, w.HBox([self.table, self.plot])])
+        self.widget.add_class("embedding-explorer")
+        self.update()
+
+    def update(self):
+        movie_id = int(self.movie.value)
+        self.neighbours = nearest_neighbours(self.deep, self.spec, movie_id, self.k, self.movies)
+        self.highlight = {"movie": self.coords[self._row[movie_id]],
+                          "neighbours": self.coords[[self._row[int(m)] for m in self.neighbours[ITEM]]]}
+        self.table.value = _table_html(self.neighbours, "ee-table")
+        _plot_into(self.plot, self._draw)
+
+    def _draw(self):
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(5.0, 4.0))
+        ax.scatter(self.coords[:, 0], self.coords[:, 1], s=4, color="lightgrey", label="all movies")
+        nb = self.highlight["neighbours"]
+        ax.scatter(nb[:, 0], nb[:, 1], s=18, color="#ff7f0e", label="nearest neighbours")
+        x, y = self.highlight["movie"]
+        ax.scatter([x], [y], s=80, color="#d62728", marker="*", label="chosen movie")
+        title = _titles(self.movies, [int(self.movie.value)])[0]
+        ax.set_title(f"Embedding map (2-D): {title[:40]}", fontsize=9)
+        ax.set_xlabel("component 1")
+        ax.set_ylabel("component 2")
+        ax.legend(fontsize=7, loc="best")
+        fig.tight_layout()
+        return fig

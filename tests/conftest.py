@@ -1,0 +1,39 @@
+"""Shared fixtures: small synthetic MovieLens-shaped data and tiny trained models."""
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def synthetic():
+    from course_lib.synthetic import synthetic_movielens
+
+    return synthetic_movielens(n_users=120, n_movies=200, ratings_per_user=(20, 80), seed=3)
+
+
+@pytest.fixture(scope="session")
+def synthetic_task(synthetic):
+    from course_lib.split import make_task
+
+    ratings, movies = synthetic
+    return make_task(ratings), movies
+
+
+@pytest.fixture(scope="session")
+def synthetic_features(synthetic_task):
+    from course_lib.features import build_features
+    from course_lib.models import make_feature_spec
+
+    task, movies = synthetic_task
+    feats = build_features(task, movies)
+    return feats, make_feature_spec(feats)
+
+
+@pytest.fixture(scope="session")
+def trained_wide_deep(synthetic_features):
+    from course_lib.models import build_wide_deep
+    from course_lib.train import train_model
+
+    feats, spec = synthetic_features
+    model = build_wide_deep(spec, "wide_deep")
+    result = train_model(model, feats, spec, epochs=4, batch_size=256, seed=1)
+    return model, result

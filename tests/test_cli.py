@@ -1,0 +1,138 @@
+"""The command line: ``python -m course_lib fetch|license``.
+
+Fetch runs in-process (``main([...])``) so the registry can point at a tiny
+fake archive and the network can be switched off; the subprocess tests use
+only paths that never touch the network.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import _archives as A  # noqa: E402
+
+from course_lib import data  # noqa: E402
+from course_lib.__main__ import main  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+NAME = "ml-latest-small"
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    """No course env vars from the caller's shell; every URL fails as if offline."""
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    monkeypatch.delenv("COURSE_DATA_MIRROR", raising=False)
+
+    def offline(url, *args, **kwargs):
+        host = urllib.parse.urlsplit(url if isinstance(url, str) else url.full_url).hostname
+        raise urllib.error.URLError(f"network disabled in tests ({host})")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+
+
+@pytest.fixture
+def fake_mirror(tmp_path, monkeypatch):
+    """A mirror folder with a tiny archive, registered under the default name."""
+    folder = tmp_path / "mirror"
+    zip_path = A.make_latest_zip(folder, NAME)
+    monkeypatch.setitem(data.VARIANTS, NAME, A.variant_for(zip_path, NAME))
+    return folder
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COURSE_DATA_")}
+    env.update(extra)
+    return env
+
+
+def test_fetch_from_mirror(tmp_path, fake_mirror, monkeypatch, capsys):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("COURSE_DATA_DIR", str(cache))
+    monkeypatch.setenv("COURSE_DATA_MIRROR", str(fake_mirror))
+    assert main(["fetch"]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == f"{NAME}: ready in {cache.resolve() / NAME}"
+    assert "Please cite" in err  # the licence is shown once, on stderr, after a download
+    ratings, movies = data.load(NAME)
+    assert len(ratings) == 5 and len(movies) == 5
+
+    # Second run: served from the cache, even with the mirror gone.
+    monkeypatch.setenv("COURSE_DATA_MIRROR", str(tmp_path / "gone"))
+    (fake_mirror / f"{NAME}.zip").unlink()
+    assert main(["fetch"]) == 0
+    out, err = capsys.readouterr()
+    assert "ready in" in out and "Please cite" not in err
+
+
+def test_fetch_offline_without_mirror_fails_helpfully(tmp_path, fake_mirror, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "cache"))
+    assert main(["fetch"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("error: could not download ml-latest-small")
+    assert "network disabled" in err
+    assert "COURSE_DATA_MIRROR" in err and "internet connection" in err
+    assert not (tmp_path / "cache" / NAME).exists()
+
+
+def test_fetch_corrupt_mirror_fails_helpfully(tmp_path, fake_mirror, monkeypatch, capsys):
+    zip_path = fake_mirror / f"{NAME}.zip"
+    zip_path.write_bytes(zip_path.read_bytes()[:-1] + b"x")  # same size, other checksum
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("COURSE_DATA_MIRROR", str(fake_mirror))
+    assert main(["fetch"]) == 1
+    err = capsys.readouterr().err
+    assert "sha256 mismatch" in err and "run again" in err
+    assert not (tmp_path / "cache" / f"{NAME}.zip").exists()
+
+
+def test_license_in_process(capsys):
+    assert main(["license"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"[{NAME}]")
+    assert "Please cite:" in out and "Harper" in out
+
+
+def test_subprocess_license():
+    proc = subprocess.run([sys.executable, "-m", "course_lib", "license", "ml-100k"], cwd=REPO,
+                          env=child_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("[ml-100k]") and "GroupLens" in proc.stdout
+
+
+def test_subprocess_fetch_missing_mirror_exits_1(tmp_path):
+    env = child_env(COURSE_DATA_DIR=str(tmp_path / "cache"), COURSE_DATA_MIRROR=str(tmp_path / "nowhere"))
+    proc = subprocess.run([sys.executable, "-m", "course_lib", "fetch"], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("error: mirror path")
+    assert "COURSE_DATA_MIRROR" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_subprocess_fetch_uses_verified_cache(tmp_path, fake_mirror):
+    cache = tmp_path / "cache"
+    data.fetch(NAME, data_dir=cache, mirror=fake_mirror, progress=False)
+    # The child sees the real registry; a verified cache is trusted without re-hashing.
+    proc = subprocess.run([sys.executable, "-m", "course_lib", "fetch"], cwd=REPO,
+                          env=child_env(COURSE_DATA_DIR=str(cache)), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"{NAME}: ready in {cache.resolve() / NAME}"
+
+
+def test_usage_error_without_command(capsys):
+    with pytest.raises(SystemExit) as info:
+        main([])
+    assert info.value.code == 2
+    assert "fetch" in capsys.readouterr().err

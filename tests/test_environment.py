@@ -1,0 +1,130 @@
+"""The pins in pyproject.toml, environment.yml and the installed venv agree.
+
+Notebooks are committed executed and compared by strict nbval, so learners
+(pip or conda) and CI must run the same versions.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*==\s*([^\s;#]+)")
+
+
+def _norm(name: str) -> str:
+    """PEP 503 normalisation: case and ``-_.`` runs do not matter."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _parse_pins(specs: list[str], where: str) -> dict[str, str]:
+    pins = {}
+    for spec in specs:
+        m = PIN.match(spec)
+        assert m, f"{where}: {spec!r} is not pinned with '=='; pin an exact version"
+        pins[_norm(m.group(1))] = m.group(2)
+    return pins
+
+
+def _pyproject() -> dict:
+    with open(REPO / "pyproject.toml", "rb") as fh:
+        return tomllib.load(fh)
+
+
+def pyproject_pins() -> dict[str, str]:
+    project = _pyproject()["project"]
+    specs = list(project["dependencies"])
+    for group in project.get("optional-dependencies", {}).values():
+        specs += group
+    return _parse_pins(specs, "pyproject.toml")
+
+
+def environment_pip_list(text: str) -> list[str]:
+    """The entries under ``- pip:`` in an environment.yml (tolerant line parser, no YAML library)."""
+    entries, pip_indent = [], None
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].rstrip()
+        if not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip())
+        item = line.strip()
+        if pip_indent is None:
+            if re.fullmatch(r"-\s*pip\s*:", item):
+                pip_indent = indent
+            continue
+        if indent <= pip_indent:
+            break  # the pip block ended
+        if item.startswith("-"):
+            entries.append(item[1:].strip().strip("'\""))
+    return entries
+
+
+def environment_pins() -> dict[str, str]:
+    entries = environment_pip_list((REPO / "environment.yml").read_text(encoding="utf-8"))
+    assert entries, "environment.yml has no '- pip:' list"
+    # "-e ." installs course_lib itself; everything else must be a pin.
+    specs = [e for e in entries if not e.startswith("-e")]
+    return _parse_pins(specs, "environment.yml")
+
+
+def test_line_parser_reads_a_pip_block():
+    text = (
+        "name: x\ndependencies:\n  - python=3.11\n  - pip\n  - pip:\n"
+        "      - Foo_Bar==1.0  # c\n      - -e .\nother: 1\n"
+    )
+    assert environment_pip_list(text) == ["Foo_Bar==1.0", "-e ."]
+
+
+def test_pyproject_and_environment_yml_pin_the_same_versions():
+    py, env = pyproject_pins(), environment_pins()
+    only_py = sorted(set(py) - set(env))
+    only_env = sorted(set(env) - set(py))
+    assert not only_py and not only_env, (
+        f"package lists differ: only in pyproject.toml {only_py}, only in environment.yml {only_env}"
+    )
+    differ = {n: (py[n], env[n]) for n in py if py[n] != env[n]}
+    assert not differ, f"versions differ (pyproject, environment.yml): {differ}"
+
+
+def test_environment_yml_installs_course_lib_and_python():
+    text = (REPO / "environment.yml").read_text(encoding="utf-8")
+    assert "-e ." in environment_pip_list(text)
+    m = re.search(r"^\s*-\s*python\s*=\s*(\d+)\.(\d+)", text, re.M)
+    assert m, "environment.yml does not pin python"
+    assert _python_allowed((int(m.group(1)), int(m.group(2)), 0))
+
+
+@pytest.mark.parametrize("name,version", sorted(pyproject_pins().items()))
+def test_installed_version_matches_pin(name, version):
+    try:
+        installed = metadata.version(name)
+    except metadata.PackageNotFoundError:
+        pytest.fail(f"{name} is pinned but not installed; run: pip install -e '.[dev]'")
+    assert installed == version, f"{name}: installed {installed}, pinned {version}; run: pip install -e '.[dev]'"
+
+
+def _python_allowed(version: tuple[int, int, int]) -> bool:
+    spec = _pyproject()["project"]["requires-python"]
+    ops = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+           "<": lambda a, b: a < b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
+    for clause in spec.split(","):
+        m = re.fullmatch(r"\s*(>=|<=|==|!=|>|<)\s*(\d+(?:\.\d+)*)\s*", clause)
+        assert m, f"cannot read requires-python clause {clause!r}"
+        bound = tuple(int(x) for x in m.group(2).split("."))
+        bound = bound + (0,) * (3 - len(bound))
+        if not ops[m.group(1)](version, bound):
+            return False
+    return True
+
+
+def test_requires_python_covers_this_interpreter():
+    assert _python_allowed(tuple(sys.version_info[:3])), (
+        f"Python {sys.version.split()[0]} is outside requires-python "
+        f"{_pyproject()['project']['requires-python']}"
+    )

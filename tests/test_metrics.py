@@ -1,0 +1,39 @@
+"""Metrics against hand-computed values."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from course_lib.metrics import auc, calibration_table, classification_report, hit_rate_and_ndcg, segment_report
+
+
+def test_classification_report_values():
+    y = np.array([0, 0, 1, 1])
+    p = np.array([0.1, 0.4, 0.35, 0.8])
+    r = classification_report(y, p)
+    assert r["roc_auc"] == 0.75
+    assert r["log_loss"] == round(-np.mean(np.log([0.9, 0.6, 0.35, 0.8])), 4)
+
+
+def test_one_class_is_a_clear_error():
+    with pytest.raises(ValueError, match="one class"):
+        classification_report([1, 1], [0.2, 0.9])
+
+
+def test_hit_rate_and_ndcg_by_hand():
+    ranked = {1: [5, 6, 7], 2: [8, 9, 10]}
+    relevant = {1: {6}, 2: {11}}
+    m = hit_rate_and_ndcg(ranked, relevant, k=3)
+    assert m["hr@3"] == 0.5
+    assert m["ndcg@3"] == round(0.5 * (1 / np.log2(3)), 4)
+    with pytest.raises(ValueError):
+        hit_rate_and_ndcg(ranked, {1: set()}, k=3)
+
+
+def test_segment_report_and_calibration():
+    frame = pd.DataFrame({"liked": [0, 1, 0, 1, 0, 1], "seg": ["a", "a", "a", "b", "b", "b"]})
+    scores = {"m": np.array([0.1, 0.9, 0.2, 0.7, 0.8, 0.6])}
+    table = segment_report(frame, scores, "seg")
+    assert table.loc["a", "m"] == 1.0 and table.loc["b", "m"] == auc([1, 0, 1], [0.7, 0.8, 0.6])
+    cal = calibration_table(frame.liked, scores["m"], bins=2)
+    assert cal["rows"].sum() == 6

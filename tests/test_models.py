@@ -1,0 +1,91 @@
+"""The Keras 3 models: shapes, two optimizers, OOV handling, save/load."""
+
+import keras
+import numpy as np
+import pytest
+
+from course_lib.columns import ITEM, USER
+from course_lib.metrics import auc
+from course_lib.models import WideDeep, build_deep, build_wide, build_wide_deep
+from course_lib.train import make_dataset, model_inputs, predict
+
+
+def test_wide_deep_learns_the_synthetic_structure(synthetic_features, trained_wide_deep):
+    feats, spec = synthetic_features
+    model, result = trained_wide_deep
+    test = feats[feats.split == "test"]
+    assert auc(test.liked, predict(model, test, spec)) > 0.65
+    assert 1 <= result.best_epoch <= len(result.history)
+
+
+def test_probability_is_sigmoid_of_branch_sum(synthetic_features, trained_wide_deep):
+    feats, spec = synthetic_features
+    model, _ = trained_wide_deep
+    x = model_inputs(feats.iloc[:64], spec)
+    w, d = (np.asarray(t) for t in model.branch_logits(x))
+    p = np.asarray(model(x)).reshape(-1)
+    np.testing.assert_allclose(p, 1 / (1 + np.exp(-(w + d))), rtol=1e-5)
+    assert np.abs(w).sum() > 0 and np.abs(d).sum() > 0
+
+
+def test_each_branch_gets_its_own_optimizer(synthetic_features):
+    feats, spec = synthetic_features
+    model = build_wide_deep(spec, "wide_deep")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+    wide_before = [v.numpy().copy() for v in model.wide.trainable_variables]
+    model.fit(make_dataset(feats.iloc[:512], spec, 256), epochs=1, verbose=0)
+    assert isinstance(model.wide_optimizer, keras.optimizers.Ftrl)
+    assert int(model.wide_optimizer.iterations.numpy()) == 2
+    assert int(model.optimizer.iterations.numpy()) == 2
+    assert any(not np.array_equal(a, v.numpy()) for a, v in zip(wide_before, model.wide.trainable_variables))
+
+
+def test_single_branch_models_and_empty_model(synthetic_features):
+    _, spec = synthetic_features
+    assert build_wide_deep(spec, "wide").deep is None
+    assert build_wide_deep(spec, "deep").wide is None
+    with pytest.raises(ValueError, match="at least one branch"):
+        WideDeep()
+    with pytest.raises(ValueError, match="branches"):
+        build_wide_deep(spec, "both")
+    with pytest.raises(ValueError, match="unknown cross"):
+        spec.with_crosses("movie_x_moon")
+
+
+def test_unknown_ids_and_genres_use_the_oov_slot(synthetic_features, trained_wide_deep):
+    feats, spec = synthetic_features
+    model, _ = trained_wide_deep
+    rows = feats.iloc[:3].copy()
+    rows[USER] = [10**9, 10**9 + 1, 10**9 + 2]
+    rows[ITEM] = [10**9, 10**9, 10**9]
+    rows["movie_genre_1"] = ["Space Opera"] * 3
+    p = predict(model, rows, spec)
+    assert p.shape == (3,) and np.isfinite(p).all() and ((p > 0) & (p < 1)).all()
+    lookup = model.wide.get_layer("wide_movie_lookup")
+    assert int(np.asarray(lookup(np.array([10**9])))[0]) == 1
+
+
+def test_save_and_reload_gives_identical_scores(tmp_path, synthetic_features, trained_wide_deep):
+    feats, spec = synthetic_features
+    model, _ = trained_wide_deep
+    path = tmp_path / "model.keras"
+    model.save(path)
+    again = keras.saving.load_model(path, compile=False)
+    rows = feats[feats.split == "test"]
+    np.testing.assert_array_equal(predict(model, rows, spec), predict(again, rows, spec))
+
+
+def test_builders_follow_the_spec(synthetic_features):
+    _, spec = synthetic_features
+    narrow = spec.with_crosses("genre_x_genre")
+    names = [layer.name for layer in build_wide(narrow).layers]
+    assert "wide_genre_x_genre" in names and "wide_movie_x_history" not in names
+    deep = build_deep(spec, embedding_dim=4, hidden=(8,))
+    assert deep.get_layer("deep_movie_embedding").output_dim == 4
+    assert set(deep.input) if isinstance(deep.input, dict) else True
+
+
+def test_missing_columns_are_named(synthetic_features):
+    feats, spec = synthetic_features
+    with pytest.raises(KeyError, match="hist_movie_1"):
+        model_inputs(feats.drop(columns=["hist_movie_1"]), spec)

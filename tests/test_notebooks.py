@@ -1,0 +1,133 @@
+"""Static checks on the committed notebooks (no kernel needed; nbval runs them).
+
+Lessons (``notebooks/NN_name.ipynb``) and assignment sources
+(``assignments/source/**``) are committed executed, start with the seeding
+cell, use explicit imports and the Keras 3 API, and prove their claim with an
+``assert``. Lessons also end with exercises (assignments *are* exercises).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+LESSONS = sorted((REPO / "notebooks").glob("*.ipynb"))
+ASSIGNMENTS = sorted(
+    p for p in (REPO / "assignments" / "source").glob("**/*.ipynb") if ".ipynb_checkpoints" not in p.parts
+)
+ALL = LESSONS + ASSIGNMENTS
+IDS = [str(p.relative_to(REPO)) for p in ALL]
+
+SETUP_CALL = "course_lib.setup_notebook("
+STAR_IMPORT = re.compile(r"^\s*from\s+\S+\s+import\s+\*", re.M)
+#: Removed from TF 2.16+/Keras 3 (feature columns) or the legacy Keras 2 package.
+FORBIDDEN = ("tf.feature_column", "tf_keras")
+
+
+def _read(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def _code_cells(nb: dict) -> list[dict]:
+    return [c for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+@pytest.fixture(params=ALL, ids=IDS)
+def notebook(request) -> tuple[Path, dict]:
+    return request.param, _read(request.param)
+
+
+def test_there_are_lessons():
+    assert LESSONS, "no notebooks/*.ipynb found"
+
+
+def test_committed_executed_in_order(notebook):
+    path, nb = notebook
+    counts = [c.get("execution_count") for c in _code_cells(nb)]
+    missing = [i for i, n in enumerate(counts) if n is None]
+    assert not missing, (
+        f"{path.name}: code cells {missing} were never executed; run `python -m course_lib execute {path.name}`"
+    )
+    assert counts == list(range(1, len(counts) + 1)), (
+        f"{path.name}: execution counts {counts} are not 1, 2, 3...; re-execute top to bottom in a fresh kernel"
+    )
+
+
+def test_no_error_outputs(notebook):
+    path, nb = notebook
+    for i, cell in enumerate(_code_cells(nb)):
+        for out in cell.get("outputs", []):
+            assert out.get("output_type") != "error", (
+                f"{path.name}: code cell {i} stored an error: {out.get('ename')}: {out.get('evalue')}"
+            )
+
+
+def test_first_code_cell_sets_up_the_notebook(notebook):
+    path, nb = notebook
+    code = _code_cells(nb)
+    assert code, f"{path.name} has no code cell"
+    first = code[0]
+    assert SETUP_CALL in _source(first), f"{path.name}: the first code cell must call {SETUP_CALL}...)"
+    assert "nbval-ignore-output" in first.get("metadata", {}).get("tags", []), (
+        f"{path.name}: the setup cell prints machine-specific versions; tag it nbval-ignore-output"
+    )
+
+
+def test_explicit_imports_and_keras3_only(notebook):
+    path, nb = notebook
+    for i, cell in enumerate(_code_cells(nb)):
+        src = _source(cell)
+        assert not STAR_IMPORT.search(src), f"{path.name}: code cell {i} uses `import *`; import names explicitly"
+        for word in FORBIDDEN:
+            assert word not in src, f"{path.name}: code cell {i} uses {word}; use Keras 3 preprocessing instead"
+
+
+def test_states_and_checks_a_claim(notebook):
+    path, nb = notebook
+    assert any(re.search(r"\bassert\b", _source(c)) for c in _code_cells(nb)), (
+        f"{path.name}: no code cell asserts the lesson's claim"
+    )
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=[p.name for p in LESSONS])
+def test_lesson_name_and_exercises(path):
+    assert re.fullmatch(r"\d{2}_[a-z0-9_]+\.ipynb", path.name), (
+        f"{path.name}: lesson notebooks are named NN_name.ipynb (two digits, lowercase, underscores)"
+    )
+    nb = _read(path)
+    assert any(
+        c["cell_type"] == "markdown" and re.search(r"\bexercise", _source(c), re.I) for c in nb["cells"]
+    ), f"{path.name}: no markdown cell with exercises"
+
+
+def test_lesson_numbers_are_unique():
+    numbers = [p.name[:2] for p in LESSONS]
+    assert len(numbers) == len(set(numbers)), f"duplicate lesson numbers: {numbers}"
+
+
+def test_course_lib_uses_keras3_only():
+    for py in sorted((REPO / "course_lib").glob("**/*.py")):
+        text = py.read_text(encoding="utf-8")
+        assert not STAR_IMPORT.search(text), f"{py.name} uses `import *`"
+        for word in FORBIDDEN:
+            assert word not in text, f"{py.name} mentions {word}; course_lib targets Keras 3 only"
+
+
+def test_no_dataset_files_tracked():
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    bad = [f for f in files.splitlines()
+           if Path(f).name in ("ratings.csv", "u.data", "ratings.dat") or f.endswith(".zip")]
+    assert not bad, f"dataset files are tracked by git (the licence forbids redistribution): {bad}"

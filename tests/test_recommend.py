@@ -1,0 +1,76 @@
+"""Recommendations from raw ids, ranking metrics and the cold-start rule."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from course_lib.columns import ITEM, TIMESTAMP, USER
+from course_lib.features import build_features
+from course_lib.recommend import Recommender, ranking_evaluation
+
+
+@pytest.fixture(scope="module")
+def recommender(synthetic_task, synthetic_features, trained_wide_deep):
+    task, movies = synthetic_task
+    _, spec = synthetic_features
+    model, _ = trained_wide_deep
+    return Recommender(model, spec, task, movies)
+
+
+def test_top_k_excludes_rated_and_is_titled(recommender):
+    top = recommender.recommend(5, k=10)
+    assert len(top) == 10 and top["rank"].tolist() == list(range(1, 11))
+    assert not set(top[ITEM]) & recommender.rated[5]
+    assert top["title"].str.len().gt(0).all()
+    assert top["score"].is_monotonic_decreasing
+    pd.testing.assert_frame_equal(top, recommender.recommend(5, k=10))
+
+
+def test_fast_path_equals_feature_path(recommender, synthetic_task):
+    task, movies = synthetic_task
+    for user in (5, 77, 10**9):
+        fast = recommender.features(user)
+        q = pd.DataFrame({USER: np.int64(user), ITEM: recommender.catalogue, TIMESTAMP: np.int64(recommender.now)})
+        slow = build_features(task, movies, queries=q)
+        for col in recommender.spec.input_names:
+            a, b = fast[col].to_numpy(), slow[col].to_numpy()
+            if a.dtype.kind in "fi":
+                np.testing.assert_allclose(a.astype(float), b.astype(float), rtol=1e-5, err_msg=col)
+            else:
+                assert (a.astype(str) == b.astype(str)).all(), col
+        np.testing.assert_allclose(recommender.score(user),
+                                   np.asarray(recommender.model.predict_on_batch(
+                                       __import__("course_lib.train", fromlist=["x"]).model_inputs(slow, recommender.spec))).reshape(-1),
+                                   rtol=1e-5)
+
+
+def test_unknown_user_gets_cold_start_list(recommender):
+    top = recommender.recommend(10**9, k=5)
+    assert len(top) == 5 and not recommender.known_user(10**9)
+
+
+def test_unknown_movie_can_be_scored(recommender):
+    s = recommender.score(5, movie_ids=[1, 10**9])
+    assert s.shape == (2,) and np.isfinite(s).all()
+
+
+def test_bad_k(recommender):
+    with pytest.raises(ValueError, match="k must be"):
+        recommender.recommend(5, k=0)
+
+
+def test_branch_logits_sum_to_score(recommender):
+    w, d = recommender.branch_logits(5)
+    np.testing.assert_allclose(1 / (1 + np.exp(-(w + d))), recommender.score(5), rtol=1e-5)
+
+
+def test_ranking_evaluation_uses_history_before_test(synthetic_task, synthetic_features, trained_wide_deep):
+    task, movies = synthetic_task
+    _, spec = synthetic_features
+    model, _ = trained_wide_deep
+    metrics, ranked = ranking_evaluation(model, spec, task, movies, users=[1, 2, 3, 4], k=10)
+    assert 0 <= metrics["ndcg@10"] <= metrics["hr@10"] <= 1
+    history = task[task.split != "test"]
+    for user, items in ranked.items():
+        assert len(items) == 10
+        assert not set(items) & set(history[history.user_id == user].movie_id)

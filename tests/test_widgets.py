@@ -1,0 +1,330 @@
+"""The lesson explorers (course_lib.widgets): set controls, check what they compute.
+
+Tiny models trained one epoch on synthetic MovieLens; no browser (see
+test_browser.py for the real JupyterLab check).
+"""
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from course_lib.columns import ITEM, LABEL, SPLIT, TITLE
+from course_lib.metrics import auc
+
+
+@pytest.fixture(scope="module")
+def world():
+    from course_lib.features import build_features
+    from course_lib.models import build_wide_deep, make_feature_spec
+    from course_lib.recommend import Recommender
+    from course_lib.split import make_task
+    from course_lib.synthetic import synthetic_movielens
+    from course_lib.train import train_model
+
+    ratings, movies = synthetic_movielens(n_users=120, n_movies=200, seed=0)
+    task = make_task(ratings)
+    feats = build_features(task, movies)
+    spec = make_feature_spec(feats)
+    models = {}
+    for branches in ("wide_deep", "wide", "deep"):
+        models[branches] = train_model(build_wide_deep(spec, branches), feats, spec, epochs=1, seed=42).model
+    rec = Recommender(models["wide_deep"], spec, task, movies)
+    test = feats[feats[SPLIT] == "test"]
+    return {"task": task, "movies": movies, "feats": feats, "spec": spec, "models": models, "rec": rec,
+            "test": test}
+
+
+@pytest.fixture(scope="module")
+def explorer(world):
+    from course_lib.widgets import BranchExplorer
+
+    return BranchExplorer(world["models"]["wide_deep"], world["spec"], world["test"], world["rec"],
+                          users=sorted(world["rec"].rated)[:5], wide_only=world["models"]["wide"],
+                          deep_only=world["models"]["deep"])
+
+
+def _set(ex, wide=True, deep=True, blend=0.5, mode="Ablate a branch", user=None):
+    ex.mode.value = mode
+    ex.blend.value = blend
+    ex.wide_box.value = wide
+    ex.deep_box.value = deep
+    if user is not None:
+        ex.user.value = user
+    return ex
+
+
+# ------------------------------------------------------------ pure logic ---
+
+def test_combine_logits_scheme():
+    from course_lib.widgets import NoBranchError, combine_logits
+
+    wide, deep = np.array([1.0, -2.0]), np.array([0.5, 3.0])
+    np.testing.assert_allclose(combine_logits(wide, deep, True, True, 0.5), wide + deep)
+    np.testing.assert_allclose(combine_logits(wide, deep, True, True, 1.0), 2 * wide)
+    np.testing.assert_allclose(combine_logits(wide, deep, True, True, 0.0), 2 * deep)
+    np.testing.assert_allclose(combine_logits(wide, deep, True, False, 0.9), wide)
+    np.testing.assert_allclose(combine_logits(wide, deep, False, True, 0.1), deep)
+    with pytest.raises(NoBranchError, match="Tick Wide, Deep or both"):
+        combine_logits(wide, deep, False, False)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        combine_logits(wide, deep, True, True, 1.5)
+
+
+def test_metrics_for_matches_sklearn():
+    from sklearn.metrics import log_loss, roc_auc_score
+
+    from course_lib.widgets import metrics_for
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 500)
+    z = rng.normal(size=500) + y
+    m = metrics_for(y, z)
+    assert m["roc_auc"] == round(roc_auc_score(y, z), 4)
+    assert m["log_loss"] == round(log_loss(y, 1 / (1 + np.exp(-z))), 4)
+    with pytest.raises(ValueError, match="one class"):
+        metrics_for(np.ones(3), np.zeros(3))
+
+
+# -------------------------------------------------------- branch explorer ---
+
+def test_initial_state_is_the_trained_model(explorer, world):
+    from course_lib.train import predict
+
+    _set(explorer)
+    y = world["test"][LABEL].to_numpy()
+    probs = predict(world["models"]["wide_deep"], world["test"], world["spec"])
+    assert explorer.metrics["roc_auc"] == pytest.approx(round(auc(y, probs), 4), abs=2e-4)
+    assert "wide + deep" in explorer.metrics_html.value
+    assert f"{explorer.metrics['roc_auc']:.4f}" in explorer.metrics_html.value
+
+
+def test_single_branch_auc_equals_cached_branch_logit_auc(explorer):
+    y = explorer.y
+    wide, deep = explorer._test["joint"]
+    _set(explorer, wide=True, deep=False)
+    assert explorer.metrics["roc_auc"] == round(auc(y, wide), 4)
+    assert "wide only" in explorer.metrics_html.value
+    _set(explorer, wide=False, deep=True)
+    assert explorer.metrics["roc_auc"] == round(auc(y, deep), 4)
+    assert "deep only" in explorer.metrics_html.value
+
+
+def test_blend_extremes_order_like_one_branch(explorer):
+    y = explorer.y
+    wide, deep = explorer._test["joint"]
+    _set(explorer, blend=1.0)
+    assert explorer.metrics["roc_auc"] == round(auc(y, wide), 4)
+    _set(explorer, blend=0.0)
+    assert explorer.metrics["roc_auc"] == round(auc(y, deep), 4)
+    _set(explorer, blend=0.5)
+    assert explorer.metrics["roc_auc"] == round(auc(y, wide + deep), 4)
+
+
+def test_both_off_shows_message_not_crash(explorer):
+    _set(explorer, wide=False, deep=False)
+    assert explorer.metrics is None
+    assert explorer.top10.empty and explorer.contributions.empty
+    assert "Tick Wide, Deep or both" in explorer.metrics_html.value
+    assert explorer.top10_html.value == ""
+    _set(explorer)  # ticking a branch again brings the numbers back
+    assert explorer.metrics is not None and len(explorer.top10) == 10
+
+
+@pytest.mark.parametrize("choice", [dict(), dict(deep=False), dict(wide=False), dict(blend=0.8)])
+def test_top10_excludes_rated_and_contributions_sum(explorer, world, choice):
+    rec = world["rec"]
+    for user in explorer.user.options[:2]:
+        _set(explorer, user=user, **choice)
+        top = explorer.top10
+        assert len(top) == 10 and list(top["rank"]) == list(range(1, 11))
+        assert not set(top[ITEM]) & rec.rated[user]
+        assert top[TITLE].str.len().gt(0).all() and "(unknown movie)" not in set(top[TITLE])
+        assert top["logit"].is_monotonic_decreasing
+        c = explorer.contributions
+        np.testing.assert_allclose(c["wide"] + c["deep"], c["logit"], atol=1e-9)
+        if choice.get("deep") is False:
+            assert (c["deep"] == 0).all()
+        if choice.get("wide") is False:
+            assert (c["wide"] == 0).all()
+        # The ranking is the model's: the best unrated movie by combined logit.
+        wide, deep = rec.branch_logits(user)
+        from course_lib.widgets import combine_logits
+
+        logit = combine_logits(wide, deep, choice.get("wide", True), choice.get("deep", True),
+                               choice.get("blend", 0.5))
+        unrated = ~np.isin(rec.catalogue, list(rec.rated[user]))
+        assert c["logit"].iloc[0] == pytest.approx(logit[unrated].max())
+
+
+def test_top10_html_lists_titles(explorer):
+    _set(explorer)
+    html = explorer.top10_html.value
+    assert all(t.replace("&", "&amp;") in html for t in explorer.top10[TITLE])
+    assert "be-metrics" in explorer.metrics_html._dom_classes
+    assert "be-top10" in explorer.top10_html._dom_classes
+
+
+def test_separately_trained_mode_uses_separate_models(explorer, world):
+    from course_lib.train import model_inputs, predict
+
+    y = explorer.y
+    for flags, name in [((True, False), "wide"), ((False, True), "deep")]:
+        _set(explorer, wide=flags[0], deep=flags[1], mode="Separately trained")
+        probs = predict(world["models"][name], world["test"], world["spec"])
+        assert explorer.metrics["roc_auc"] == pytest.approx(round(auc(y, probs), 4), abs=2e-4)
+        assert "Separately trained" in explorer.metrics_html.value
+    # The separate-mode ranking comes from the separate models too.
+    _set(explorer, wide=True, deep=False, mode="Separately trained")
+    user = explorer.user.value
+    rec = world["rec"]
+    sep_wide = np.asarray(world["models"]["wide"].branch_logits(
+        model_inputs(rec.features(user), world["spec"]))[0], dtype=np.float64)
+    unrated = ~np.isin(rec.catalogue, list(rec.rated[user]))
+    assert explorer.contributions["logit"].iloc[0] == pytest.approx(sep_wide[unrated].max())
+    _set(explorer)
+
+
+def test_separate_mode_absent_without_separate_models(world):
+    from course_lib.widgets import BranchExplorer
+
+    ex = BranchExplorer(world["models"]["wide_deep"], world["spec"], world["test"], world["rec"],
+                        users=sorted(world["rec"].rated)[:2])
+    assert list(ex.mode.options) == ["Ablate a branch"]
+
+
+def test_summary_table(explorer):
+    _set(explorer)
+    table = explorer.summary()
+    assert list(table.index) == ["wide only", "deep only", "both"]
+    assert table.loc["both", "roc_auc"] == explorer.metrics["roc_auc"]
+
+
+def test_update_latency_is_measured(explorer, capsys):
+    """Reported, not asserted: speed targets belong to benchmarks/."""
+    _set(explorer)
+    times = []
+    for _ in range(5):
+        for value in (False, True):
+            start = time.perf_counter()
+            explorer.deep_box.value = value
+            times.append(time.perf_counter() - start)
+    logic = explorer.last_update_s["logic"]
+    with capsys.disabled():
+        print(f"\n[BranchExplorer] toggle update on {len(explorer.y)} test rows: median "
+              f"{1000 * np.median(times):.1f} ms with chart, logic {1000 * logic:.1f} ms")
+    assert np.isfinite(explorer.last_update_s["total"])
+
+
+def test_needs_both_branches(world):
+    from course_lib.widgets import BranchExplorer
+
+    with pytest.raises(ValueError, match="both branches"):
+        BranchExplorer(world["models"]["wide"], world["spec"], world["test"], world["rec"])
+
+
+# --------------------------------------------------------- cross explorer ---
+
+def test_top_cross_partners_sorted_and_exact(world):
+    from keras import ops
+
+    from course_lib.widgets import top_cross_partners
+
+    model, spec = world["models"]["wide_deep"], world["spec"]
+    movie = spec.movies[0]
+    table = top_cross_partners(model, spec, movie, k=7, movies=world["movies"])
+    assert len(table) == 7 and list(table["rank"]) == list(range(1, 8))
+    assert table["weight"].is_monotonic_decreasing
+    assert movie not in set(table[ITEM]) and table[TITLE].str.len().gt(0).all()
+    # The top weight is the largest the model would add for (candidate, movie in history).
+    cross = model.wide.get_layer("wide_movie_x_history")
+    lookup = model.wide.get_layer("wide_movie_lookup")
+    cands = np.array([m for m in spec.movies if m != movie])
+    ci = ops.convert_to_numpy(lookup(cands))
+    hi = ops.convert_to_numpy(lookup(np.array([movie] * len(cands))))
+    ids = ops.convert_to_numpy(cross.pair_ids(ci[:, None], hi[:, None])).reshape(-1)
+    weights = ops.convert_to_numpy(cross.table)[ids]
+    assert table["weight"].iloc[0] == pytest.approx(round(float(weights.max()), 4))
+
+
+def test_cross_weight_moves_the_wide_logit(world):
+    """A partner's weight is what the wide logit gains when the movie is in the history."""
+    from course_lib.train import model_inputs
+    from course_lib.widgets import top_cross_partners
+
+    model, spec, feats = world["models"]["wide_deep"], world["spec"], world["feats"]
+    movie = spec.movies[3]
+    top = top_cross_partners(model, spec, movie, k=1)
+    row = feats[feats[ITEM] == top[ITEM].iloc[0]].head(1).copy()
+    for col in spec.hist_columns:
+        row[col] = 0
+    base = float(np.asarray(model.wide(model_inputs(row, spec)))[0])
+    row[spec.hist_columns[0]] = movie
+    with_movie = float(np.asarray(model.wide(model_inputs(row, spec)))[0])
+    assert with_movie - base == pytest.approx(top["weight"].iloc[0], abs=1e-4)
+
+
+def test_cross_explorer_widget(world):
+    from course_lib.widgets import CrossExplorer
+
+    ex = CrossExplorer(world["models"]["wide_deep"], world["spec"], world["task"], world["movies"],
+                       world["feats"], k=5)
+    assert len(ex.partners) == 5 and ex.partners["weight"].is_monotonic_decreasing
+    assert {"train_pairs", "liked_rate"} <= set(ex.partners.columns)
+    ex.user.value = ex.user.options[1]
+    liked = [v for _, v in ex.movie.options]
+    assert ex.movie.value == liked[0]  # the picker now lists the new user's liked movies
+    ex.movie.value = liked[-1]
+    assert ex.movie.value not in set(ex.partners[ITEM]) and len(ex.partners) == 5
+    assert "ce-partners" in ex.table._dom_classes
+
+
+def test_cross_explorer_needs_the_cross(world):
+    from course_lib.models import build_wide_deep
+    from course_lib.widgets import top_cross_partners
+
+    spec = world["spec"].with_crosses("genre_x_genre")
+    with pytest.raises(ValueError, match="movie_x_history"):
+        top_cross_partners(build_wide_deep(spec, "wide"), spec, spec.movies[0])
+
+
+# ----------------------------------------------------- embedding explorer ---
+
+def test_nearest_neighbours(world):
+    from course_lib.widgets import nearest_neighbours
+
+    model, spec = world["models"]["deep"], world["spec"]
+    movie = spec.movies[5]
+    nn = nearest_neighbours(model, spec, movie, k=8, movies=world["movies"])
+    assert len(nn) == 8 and movie not in set(nn[ITEM])
+    assert nn["similarity"].is_monotonic_decreasing
+    assert nn["similarity"].between(-1, 1).all()
+    assert nn[TITLE].str.len().gt(0).all()
+    with pytest.raises(ValueError, match="no learned embedding"):
+        nearest_neighbours(model, spec, -5)
+
+
+def test_embedding_explorer_widget(world):
+    from course_lib.widgets import EmbeddingExplorer
+
+    spec = world["spec"]
+    ex = EmbeddingExplorer(world["models"]["wide_deep"], spec, world["movies"], choices=spec.movies[:20], k=5)
+    assert ex.coords.shape == (len(spec.movies), 2)
+    assert len(ex.neighbours) == 5
+    ex.movie.value = ex.movie.options[3][1]
+    chosen = ex.movie.value
+    assert chosen not in set(ex.neighbours[ITEM])
+    row = spec.movies.index(chosen)
+    np.testing.assert_allclose(ex.highlight["movie"], ex.coords[row])
+    assert ex.highlight["neighbours"].shape == (5, 2)
+    with pytest.raises(ValueError, match="coords_2d"):
+        EmbeddingExplorer(world["models"]["deep"], spec, world["movies"], coords_2d=np.zeros((3, 2)))
+
+
+def test_widgets_have_a_display(explorer, world):
+    import ipywidgets
+
+    assert isinstance(explorer.widget, ipywidgets.VBox)
+    bundle = explorer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
