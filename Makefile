@@ -9,7 +9,7 @@ NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg -
 # Paths strict nbval runs over (executed solutions, never release/).
 NBVAL_PATHS := notebooks $(wildcard assignments/source)
 
-.PHONY: install data lab course notebooks test unit nbval nbval3 bench dashboard clean help
+.PHONY: install data lab course notebooks test unit nbval nbval3 bench release clean help
 
 help:
 	@echo "make lab        set up .venv, fetch MovieLens, open JupyterLab on notebooks/"
@@ -56,6 +56,11 @@ nbval3: data
 
 bench: data
 	$(PY) -m benchmarks.run
+
+# Regenerate the nbgrader student versions from assignments/source.
+ASSIGNMENTS := a01_crosses a02_embeddings a03_wide_and_deep
+release: install
+	cd assignments && for a in $(ASSIGNMENTS); do PATH="$(abspath $(BIN)):$$PATH" nbgrader generate_assignment $$a --force || exit 1; done
 
 clean:
 	rm -rf build test-artifacts

@@ -125,8 +125,18 @@ def movie_embeddings(deep, prefix: str = "deep") -> pd.DataFrame:
     return pd.DataFrame(table[2:len(vocab)], index=pd.Index(ids, name=ITEM))
 
 
-def nearest_movies(embeddings: pd.DataFrame, movie_id: int, movies: pd.DataFrame, k: int = 8) -> pd.DataFrame:
+def nearest_movies(embeddings: pd.DataFrame, movie_id: int, movies: pd.DataFrame, k: int = 8,
+                   candidates=None) -> pd.DataFrame:
     """Cosine nearest neighbours of ``movie_id`` in an embedding table.
+
+    Args:
+        embeddings: Output of ``movie_embeddings``.
+        movie_id: The query movie.
+        movies: For titles and genres.
+        k: How many neighbours.
+        candidates: Movie ids allowed as neighbours (e.g. movies with enough
+            training ratings: a movie rated twice has an embedding that is
+            mostly its random initialisation).
 
     Raises:
         KeyError: If the movie has no embedding (not in the training vocabulary).
@@ -136,7 +146,9 @@ def nearest_movies(embeddings: pd.DataFrame, movie_id: int, movies: pd.DataFrame
     unit = embeddings.to_numpy() / np.maximum(np.linalg.norm(embeddings.to_numpy(), axis=1, keepdims=True), 1e-12)
     q = unit[embeddings.index.get_loc(movie_id)]
     sim = unit @ q
-    order = [i for i in np.lexsort((embeddings.index.to_numpy(), -sim)) if embeddings.index[i] != movie_id][:k]
+    allowed = np.ones(len(sim), bool) if candidates is None else embeddings.index.isin(list(candidates))
+    order = [i for i in np.lexsort((embeddings.index.to_numpy(), -sim))
+             if embeddings.index[i] != movie_id and allowed[i]][:k]
     ids = embeddings.index.to_numpy()[order]
     info = movies.set_index(ITEM).reindex(ids)
     return pd.DataFrame({ITEM: ids, TITLE: info[TITLE].to_numpy(), GENRES: info[GENRES].to_numpy(),

@@ -53,6 +53,9 @@ class Recommender:
         self._static = build_features(task, movies, vocab=self.vocab, queries=probe)
         self._genres = _genre_matrix(self.catalogue, movies, self.vocab).astype(np.float64)
         self._static_inputs = None
+        #: Optional boolean mask over the catalogue: movies a retrieval stage
+        #: let through (None = all). Only these are recommended.
+        self.allowed = None
 
     def known_user(self, user_id: int) -> bool:
         return int(user_id) in self.rated
@@ -136,9 +139,26 @@ class Recommender:
             raise ValueError(f"k must be at least 1, got {k}")
         return self.top_k(self.score(user_id), user_id, k, exclude_rated)
 
+    def recommend_many(self, user_ids, k: int = 10, exclude_rated: bool = True,
+                       users_per_batch: int = 8) -> dict[int, pd.DataFrame]:
+        """``recommend`` for many users, scoring several users per model call (faster)."""
+        users = [int(u) for u in user_ids]
+        out = {}
+        n = len(self.catalogue)
+        for start in range(0, len(users), users_per_batch):
+            chunk = users[start:start + users_per_batch]
+            parts = [self.inputs(u) for u in chunk]
+            batch = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+            scores = np.asarray(self.model.predict_on_batch(batch), dtype=np.float64).reshape(-1)
+            for i, user in enumerate(chunk):
+                out[user] = self.top_k(scores[i * n:(i + 1) * n], user, k, exclude_rated)
+        return out
+
     def top_k(self, scores: np.ndarray, user_id: int, k: int = 10, exclude_rated: bool = True) -> pd.DataFrame:
         """Rank catalogue ``scores`` (any monotone score) into a top-``k`` table."""
         scores = np.asarray(scores, dtype=np.float64)
+        if self.allowed is not None:
+            scores = np.where(self.allowed, scores, -np.inf)
         if exclude_rated:
             seen = self.rated.get(int(user_id), set())
             scores = np.where(np.isin(self.catalogue, list(seen)), -np.inf, scores)
@@ -152,11 +172,17 @@ class Recommender:
 
 
 def ranking_evaluation(model, spec, task: pd.DataFrame, movies: pd.DataFrame, users=None,
-                       k: int = 10) -> tuple[dict, dict]:
+                       k: int = 10, pool: int | None = None) -> tuple[dict, dict]:
     """HR@k and NDCG@k over the full catalogue minus already-rated movies.
 
     For each user the history is their ratings before the test period (train
     and val); relevant items are the movies they liked in the test period.
+
+    Args:
+        pool: If set, a two-stage recommender as in the Wide&Deep paper: a
+            retrieval stage keeps the ``pool`` most-rated movies (before the
+            test period) and the model ranks only those. None = the model
+            ranks the whole catalogue.
 
     Returns:
         ``(metrics, ranked)``: the averaged metrics and each user's top-k ids.
@@ -168,5 +194,31 @@ def ranking_evaluation(model, spec, task: pd.DataFrame, movies: pd.DataFrame, us
     relevant = {int(u): set(g.tolist()) for u, g in test.groupby(USER)[ITEM]}
     users = sorted(relevant) if users is None else [int(u) for u in users if int(u) in relevant]
     rec = Recommender(model, spec, history, movies)
-    ranked = {u: rec.recommend(u, k)[ITEM].tolist() for u in users}
+    if pool is not None:
+        counts = history.groupby(ITEM).size().reindex(rec.catalogue).fillna(0).to_numpy()
+        ranks = np.argsort(np.lexsort((rec.catalogue, -counts)))  # rank 0 = most rated
+        rec.allowed = ranks < pool
+    ranked = {u: top[ITEM].tolist() for u, top in rec.recommend_many(users, k).items()}
+    return hit_rate_and_ndcg(ranked, {u: relevant[u] for u in users}, k), ranked
+
+
+def popularity_evaluation(task: pd.DataFrame, users=None, k: int = 10) -> tuple[dict, dict]:
+    """The same HR@k / NDCG@k for the most-rated movies (a model-free baseline).
+
+    Popularity counts only ratings before the test period (``train`` and
+    ``val``); each user gets the most popular movies they have not rated yet.
+    """
+    from course_lib.metrics import hit_rate_and_ndcg
+
+    history = task[task[SPLIT] != "test"]
+    test = task[(task[SPLIT] == "test") & (task[LABEL] == 1)]
+    relevant = {int(u): set(g.tolist()) for u, g in test.groupby(USER)[ITEM]}
+    users = sorted(relevant) if users is None else [int(u) for u in users if int(u) in relevant]
+    counts = history.groupby(ITEM).size()
+    order = counts.sort_values(ascending=False, kind="stable").index.to_numpy()
+    rated = {int(u): set(g.tolist()) for u, g in history.groupby(USER)[ITEM]}
+    ranked = {}
+    for u in users:
+        seen = rated.get(u, set())
+        ranked[u] = [int(m) for m in order[:k + len(seen)] if m not in seen][:k]
     return hit_rate_and_ndcg(ranked, {u: relevant[u] for u in users}, k), ranked

@@ -72,7 +72,7 @@ def _configure_display() -> None:
     sns.set_theme(style="whitegrid", context="notebook")
     mpl.rcParams.update({"figure.figsize": (7.0, 4.0), "figure.dpi": 90,
                          "savefig.dpi": 90, "axes.titleweight": "bold"})
-    pd.set_option("display.precision", 3)
+    pd.set_option("display.precision", 4)
     pd.set_option("display.max_columns", 20)
     pd.set_option("display.width", 120)
 

@@ -145,9 +145,10 @@ def top_cross_partners(wide_model, spec, movie_id: int, candidates=None, k: int 
     """Candidates whose learned ``movie_x_history`` cross weight with a liked movie is highest.
 
     The wide model adds ``w[candidate, h]`` to the logit for every movie
-    ``h`` in the user's recent likes; this reads those weights straight from
-    the table (hashed into ``spec.movie_cross_bins`` bins, so two unrelated
-    pairs can rarely share a weight).
+    ``h`` in the user's recent likes; this reads those weights from the
+    model (``course_lib.explain.movie_cross_weights``): with the exact pair
+    vocabulary a pair never seen in training weighs exactly 0; with the
+    hashed variant it shares a bin with other pairs.
 
     Args:
         wide_model: A trained ``WideDeep`` with a wide branch, or the wide branch itself.
@@ -161,23 +162,17 @@ def top_cross_partners(wide_model, spec, movie_id: int, candidates=None, k: int 
         Columns rank, movie_id, title, weight; sorted by weight, highest first
         (ties by movie id). The movie itself is never its own partner.
     """
-    from keras import ops
+    from course_lib.explain import movie_cross_weights
 
-    wide = _wide_branch(wide_model)
-    cross = _layer(wide, "_movie_x_history",
-                   "build the wide model with the 'movie_x_history' cross (spec.with_crosses(...)).")
-    lookup = _layer(wide, "_movie_lookup", "is this a course wide model (build_wide)?")
-    cand = np.asarray(spec.movies if candidates is None else candidates, dtype=np.int64)
-    cand = cand[cand != int(movie_id)]
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
-    cand_idx = np.asarray(ops.convert_to_numpy(lookup(cand)), dtype=np.int64)
-    hist_idx = np.asarray(ops.convert_to_numpy(lookup(np.asarray([int(movie_id)], dtype=np.int64))),
-                          dtype=np.int64)
-    # The layer's own hashing, so these are exactly the weights the model adds.
-    ids = ops.convert_to_numpy(cross.pair_ids(cand_idx[:, None], np.repeat(hist_idx, len(cand))[:, None]))
-    table = ops.convert_to_numpy(cross.table)
-    weights = np.asarray(table, dtype=np.float64)[np.asarray(ids).reshape(-1)]
+    wide = _wide_branch(wide_model)
+    _layer(wide, "_movie_x_history",
+           "build the wide model with the 'movie_x_history' cross (spec.with_crosses(...)).")
+    cand = np.asarray(spec.movies if candidates is None else candidates, dtype=np.int64)
+    cand = cand[cand != int(movie_id)]
+    pairs = pd.DataFrame({ITEM: cand, "liked_movie": np.full(len(cand), int(movie_id), dtype=np.int64)})
+    weights = np.asarray(movie_cross_weights(wide, pairs, prefix=wide.name), dtype=np.float64).reshape(-1)
     order = np.lexsort((cand, -weights))[:k]
     return pd.DataFrame({"rank": np.arange(1, len(order) + 1), ITEM: cand[order],
                          TITLE: _titles(movies, cand[order]), "weight": np.round(weights[order], 4)})
@@ -238,7 +233,7 @@ def nearest_neighbours(deep_model, spec, movie_id: int, k: int = 10, movies: pd.
 
 
 def _table_html(frame: pd.DataFrame, css_class: str) -> str:
-    return frame.to_html(index=False, classes=css_class, border=0, escape=True)
+    return frame.to_html(index=False, classes=css_class, border=0, escape=True, justify="left")
 
 
 def _plot_into(output, draw) -> None:
@@ -508,7 +503,8 @@ class CrossExplorer(_Explorer):
         k: How many partners to list.
 
     Attributes:
-        partners: The current table (rank, movie_id, title, weight, train_pairs, liked_rate).
+        partners: The current table (rank, movie_id, title, weight, train_pairs,
+            liked_rate); only non-zero weights, so it can hold fewer than ``k`` rows.
     """
 
     def __init__(self, model_or_wide_branch, spec, task: pd.DataFrame, movies: pd.DataFrame,
@@ -565,13 +561,19 @@ class CrossExplorer(_Explorer):
         if movie_id is None:
             return
         table = top_cross_partners(self.wide, self.spec, int(movie_id), k=self.k, movies=self.movies)
+        # A zero weight is "no rule learned" (unseen pair or pruned by L1): not a partner.
+        table = table[table["weight"] != 0].reset_index(drop=True)
         support = self.support(int(movie_id)).reindex(table[ITEM].to_numpy())
         table["train_pairs"] = support["train_pairs"].fillna(0).astype(int).to_numpy()
         table["liked_rate"] = support["liked_rate"].round(3).to_numpy()
         self.partners = table
         title = _titles(self.movies, [int(movie_id)])[0]
-        self.table.value = (f"<b>Learned partners of {html.escape(title)}</b>"
-                            + _table_html(table, "ce-table"))
+        if table.empty:
+            self.table.value = (f"<b>{html.escape(title)}</b>: the model learned no cross weight with it "
+                                "(no training pair survived). Pick another movie.")
+        else:
+            self.table.value = (f"<b>Learned partners of {html.escape(title)}</b>"
+                                + _table_html(table, "ce-table"))
 
 
 # ---------------------------------------------------- lesson 02: embeddings ---
@@ -583,10 +585,13 @@ class EmbeddingExplorer(_Explorer):
         deep_model: A trained ``WideDeep`` with a deep branch, or the deep branch.
         spec: Its ``FeatureSpec``.
         movies: The movies table (titles).
-        coords_2d: ``(n, 2)`` coordinates of ``spec.movies`` (default: PCA of
-            the embeddings; pass t-SNE/UMAP ones to use those instead).
+        coords_2d: ``(n, 2)`` coordinates of ``spec.movies``, or a frame with
+            columns movie_id, x, y (``course_lib.explain.embedding_map``);
+            default: PCA of the embeddings.
         choices: Movie ids offered in the picker (default: the vocabulary);
             pass e.g. the 300 most-rated movies, whose embeddings are trained best.
+        candidates: Movie ids allowed as neighbours (default: ``choices``):
+            a movie rated twice has an embedding that is mostly noise.
         k: How many neighbours.
 
     Attributes:
@@ -594,7 +599,8 @@ class EmbeddingExplorer(_Explorer):
         highlight: ``{"movie": (x, y), "neighbours": array (k, 2)}`` of the plot.
     """
 
-    def __init__(self, deep_model, spec, movies: pd.DataFrame, coords_2d=None, choices=None, k: int = 10):
+    def __init__(self, deep_model, spec, movies: pd.DataFrame, coords_2d=None, choices=None,
+                 candidates=None, k: int = 10):
         import ipywidgets as w
 
         self.deep, self.spec, self.movies, self.k = _deep_branch(deep_model), spec, movies, int(k)
@@ -603,10 +609,18 @@ class EmbeddingExplorer(_Explorer):
             from sklearn.decomposition import PCA
 
             coords_2d = PCA(n_components=2, random_state=0).fit_transform(vecs)
+        if isinstance(coords_2d, pd.DataFrame):
+            frame = coords_2d.drop_duplicates(ITEM).set_index(ITEM).reindex(self.ids)
+            if frame[["x", "y"]].isna().any().any():
+                raise ValueError("coords_2d lacks some of spec.movies; build it from the same model's embeddings.")
+            coords_2d = frame[["x", "y"]].to_numpy()
         self.coords = np.asarray(coords_2d, dtype=np.float64)
         if self.coords.shape != (len(self.ids), 2):
             raise ValueError(f"coords_2d must have shape ({len(self.ids)}, 2): one row per spec.movies entry.")
         self._row = {int(m): i for i, m in enumerate(self.ids)}
+        if candidates is None and choices is not None:
+            candidates = choices
+        self.candidates = None if candidates is None else [int(m) for m in candidates if int(m) in self._row]
         choices = self.ids if choices is None else [int(m) for m in choices if int(m) in self._row]
         if len(choices) == 0:
             raise ValueError("none of the chosen movies has a learned embedding (not in spec.movies).")
@@ -629,7 +643,8 @@ class EmbeddingExplorer(_Explorer):
 
     def update(self):
         movie_id = int(self.movie.value)
-        self.neighbours = nearest_neighbours(self.deep, self.spec, movie_id, self.k, self.movies)
+        self.neighbours = nearest_neighbours(self.deep, self.spec, movie_id, self.k, self.movies,
+                                             candidates=self.candidates)
         self.highlight = {"movie": self.coords[self._row[movie_id]],
                           "neighbours": self.coords[[self._row[int(m)] for m in self.neighbours[ITEM]]]}
         self.table.value = _table_html(self.neighbours, "ee-table")

@@ -52,7 +52,13 @@ def _unavailable(reason: str):
 
 
 def _notebook() -> Path:
-    """Lesson 04 once it holds the explorer, else the fixture (reported in the test id output)."""
+    """Lesson 04 once it holds the explorer, else the fixture (the test prints which).
+
+    ``COURSE_BROWSER_NOTEBOOK=<path>`` picks another notebook (e.g. a draft
+    of lesson 04); it must display a ``BranchExplorer``.
+    """
+    if os.environ.get("COURSE_BROWSER_NOTEBOOK"):
+        return Path(os.environ["COURSE_BROWSER_NOTEBOOK"]).resolve()
     if LESSON.exists() and "BranchExplorer" in LESSON.read_text(encoding="utf-8"):
         return LESSON
     return FIXTURE
@@ -90,7 +96,7 @@ def lab(tmp_path):
 
     source = _notebook()
     root = tmp_path / "root"
-    if source == LESSON:
+    if source.name != FIXTURE.name:
         # The lesson may read neighbours (e.g. files saved by earlier lessons).
         shutil.copytree(LESSON.parent, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     else:
@@ -146,35 +152,59 @@ def _wait_text(page, selector: str, needle: str, timeout_s: float) -> str:
     return page.inner_text(selector)
 
 
+def _wait_idle(page, timeout_s: float = 120) -> None:
+    """Wait until the status bar reads "Python 3 (ipykernel) | Idle" (kernel connected, nothing queued)."""
+    page.wait_for_function("() => /\\| Idle/.test((document.querySelector('#jp-main-statusbar')"
+                           " || {innerText: ''}).innerText)", timeout=timeout_s * 1000)
+
+
+def _run_all_cells(page, attempts: int = 3) -> None:
+    """Run menu -> Run All Cells, once the kernel is idle; retry if no cell starts."""
+    _wait_idle(page)
+    started = ("() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
+               ".some(p => /\\[(\\*|\\d+)\\]/.test(p.innerText))")
+    for attempt in range(attempts):
+        page.locator(".jp-Notebook").first.click(position={"x": 5, "y": 5})
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+        try:
+            page.wait_for_function(started, timeout=30_000)
+            return
+        except Exception:
+            if attempt == attempts - 1:
+                raise
+
+
 def test_branch_explorer_in_jupyterlab(lab, capsys):
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
     with capsys.disabled():
-        print(f"\n[browser] notebook: {lab['source'].relative_to(ROOT)}")
+        where = lab["source"]
+        print(f"\n[browser] notebook: {where.relative_to(ROOT) if where.is_relative_to(ROOT) else where}")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            console = []
+            page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
             page.set_default_timeout(60_000)
             page.goto(f"{lab['url']}lab/tree/{lab['notebook']}", wait_until="domcontentloaded")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-            # The kernel must be up before the run (the toolbar shows its name once connected).
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-
-            page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-            page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+            _run_all_cells(page)
 
             metrics_sel, top_sel = ".branch-explorer .be-metrics", ".branch-explorer .be-top10"
             try:
                 before = _wait_text(page, metrics_sel, "ROC AUC", RUN_ALL_TIMEOUT_S)
             except Exception:
                 page.screenshot(path=str(ARTIFACTS / "browser_run_all_failed.png"), full_page=True)
+                (ARTIFACTS / "browser_console.log").write_text("\n".join(console))
                 raise
             top_before = page.inner_text(top_sel)
             assert "wide + deep" in before
             auc_both = _auc(before)
             explorer = page.locator(".branch-explorer")
+            _wait_idle(page)  # the chart is redrawn after the text
             explorer.scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "browser_branch_explorer_both.png"))
 
@@ -194,6 +224,7 @@ def test_branch_explorer_in_jupyterlab(lab, capsys):
             if printed:
                 assert auc_wide == float(printed.group(1))
             assert top_after != top_before and "Top 10" in top_after
+            _wait_idle(page, TOGGLE_TIMEOUT_S)
             explorer.scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "browser_branch_explorer.png"))
             explorer.screenshot(path=str(ARTIFACTS / "browser_branch_explorer_widget.png"))

@@ -74,3 +74,11 @@ def test_ranking_evaluation_uses_history_before_test(synthetic_task, synthetic_f
     for user, items in ranked.items():
         assert len(items) == 10
         assert not set(items) & set(history[history.user_id == user].movie_id)
+
+
+def test_recommend_many_equals_one_by_one(recommender):
+    many = recommender.recommend_many([5, 6, 7, 10**9], k=7, users_per_batch=3)
+    for user, top in many.items():
+        expected = recommender.recommend(user, k=7)
+        assert top[ITEM].tolist() == expected[ITEM].tolist()
+        np.testing.assert_allclose(top["score"], expected["score"], atol=1e-4)
