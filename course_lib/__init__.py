@@ -8,6 +8,19 @@ lands in one place. Modules, by concept (and the lesson that introduces them):
 - ``data`` (00): MovieLens registry, verified download, loaders.
 - ``synthetic`` (00): MovieLens-shaped random data for fast tests.
 - ``split`` (00): the task (``liked``) and the chronological split.
+- ``explore`` (00): statistics and plots of the data tour.
+- ``notebooks`` (00): headless execution for ``make notebooks``.
+- ``prepare`` (01): ``course_data()`` — load, split and featurise in one call.
+- ``features`` (03, used from 01): leak-free history and movie features.
+- ``models`` (01, 02, 04): wide, deep and ``WideDeep`` (two optimizers).
+- ``train`` (03, 04): ``tf.data`` pipelines and training with early stopping.
+- ``metrics`` (01, 04, 05): AUC, log loss, HR@k / NDCG@k, segments, calibration.
+- ``explain`` (01, 02): cross weights, embeddings, seen vs unseen crosses.
+- ``leaks`` (03): the two classic leaks, reproduced to measure them.
+- ``plots`` (01-05): the lessons' figures.
+- ``recommend`` (05): top-k from raw ids, cold start, ranking evaluation.
+- ``widgets`` (01, 02, 04): branch, cross and embedding explorers.
+- ``checks`` (assignments): plain-language feedback for autograded tests.
 
 Importing ``course_lib`` does not import TensorFlow, so ``setup_notebook`` can
 still configure it.

@@ -152,7 +152,7 @@ def nearest_movies(embeddings: pd.DataFrame, movie_id: int, movies: pd.DataFrame
     ids = embeddings.index.to_numpy()[order]
     info = movies.set_index(ITEM).reindex(ids)
     return pd.DataFrame({ITEM: ids, TITLE: info[TITLE].to_numpy(), GENRES: info[GENRES].to_numpy(),
-                         "cosine": np.round(sim[order], 3)})
+                         "cosine": np.round(sim[order], 4)})
 
 
 def embedding_map(embeddings: pd.DataFrame, movies: pd.DataFrame, seed: int = 0) -> pd.DataFrame:

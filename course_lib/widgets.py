@@ -179,31 +179,25 @@ def top_cross_partners(wide_model, spec, movie_id: int, candidates=None, k: int 
 
 
 def movie_embeddings(deep_model, spec, movie_ids=None) -> tuple[np.ndarray, np.ndarray]:
-    """``(movie_ids, vectors)`` of the deep branch's movie embedding table.
+    """``(movie_ids, vectors)`` of the deep branch's movie embeddings (via ``explain``).
 
-    Index 0 (padding) and 1 (out-of-vocabulary) of the table are skipped;
-    rows follow the ids given (default: the spec's movie vocabulary).
+    Rows follow the ids given (default: the spec's movie vocabulary).
     """
-    from keras import ops
+    from course_lib.explain import movie_embeddings as embedding_table
 
     deep = _deep_branch(deep_model)
-    emb = _layer(deep, "_movie_embedding", "is this a course deep model (build_deep)?")
-    lookup = _layer(deep, "_movie_lookup", "is this a course deep model (build_deep)?")
+    _layer(deep, "_movie_embedding", "is this a course deep model (build_deep)?")
+    table = embedding_table(deep, prefix=deep.name)
     ids = np.asarray(spec.movies if movie_ids is None else movie_ids, dtype=np.int64)
-    idx = np.asarray(ops.convert_to_numpy(lookup(ids)), dtype=np.int64)
-    table = np.asarray(ops.convert_to_numpy(emb.embeddings), dtype=np.float64)
-    return ids, table[idx]
-
-
-def _cosine_to(vectors: np.ndarray, target: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1) * np.linalg.norm(target)
-    sims = vectors @ target / np.maximum(norms, 1e-12)
-    return np.clip(sims, -1.0, 1.0)
+    return ids, table.reindex(ids).to_numpy(np.float64)
 
 
 def nearest_neighbours(deep_model, spec, movie_id: int, k: int = 10, movies: pd.DataFrame | None = None,
                        candidates=None) -> pd.DataFrame:
     """The ``k`` movies whose learned embeddings are closest (cosine) to ``movie_id``'s.
+
+    A widget-shaped view of ``course_lib.explain.nearest_movies`` (one
+    implementation of the maths).
 
     Args:
         deep_model: A trained ``WideDeep`` with a deep branch, or the deep branch.
@@ -218,22 +212,27 @@ def nearest_neighbours(deep_model, spec, movie_id: int, k: int = 10, movies: pd.
         Columns rank, movie_id, title, similarity (cosine in [-1, 1],
         highest first); the movie itself is excluded.
     """
+    from course_lib.explain import movie_embeddings as embedding_table
+    from course_lib.explain import nearest_movies
+
     if int(movie_id) not in set(spec.movies):
         raise ValueError(f"movie {movie_id} has no learned embedding (not in the training vocabulary); "
                          "pick one from spec.movies.")
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
-    _, target = movie_embeddings(deep_model, spec, [int(movie_id)])
-    ids, vecs = movie_embeddings(deep_model, spec, candidates)
-    keep = ids != int(movie_id)
-    ids, sims = ids[keep], _cosine_to(vecs[keep], target[0])
-    order = np.lexsort((ids, -sims))[:k]
-    return pd.DataFrame({"rank": np.arange(1, len(order) + 1), ITEM: ids[order],
-                         TITLE: _titles(movies, ids[order]), "similarity": np.round(sims[order], 4)})
+    deep = _deep_branch(deep_model)
+    table = embedding_table(deep, prefix=deep.name)
+    titles = movies if movies is not None else pd.DataFrame({ITEM: table.index, TITLE: "", "genres": ""})
+    nn = nearest_movies(table, int(movie_id), titles, k=k, candidates=candidates)
+    return pd.DataFrame({"rank": np.arange(1, len(nn) + 1), ITEM: nn[ITEM].to_numpy(),
+                         TITLE: _titles(movies, nn[ITEM].to_numpy()),
+                         "similarity": np.clip(nn["cosine"].to_numpy(np.float64), -1.0, 1.0)})
 
 
 def _table_html(frame: pd.DataFrame, css_class: str) -> str:
-    return frame.to_html(index=False, classes=css_class, border=0, escape=True, justify="left")
+    # Inline alignment: JupyterLab's table CSS right-aligns headers over left-aligned titles.
+    return frame.to_html(index=False, classes=css_class, border=0, escape=True).replace(
+        "<th>", '<th style="text-align: left">')
 
 
 def _plot_into(output, draw) -> None:
@@ -301,6 +300,9 @@ class BranchExplorer(_Explorer):
         if getattr(model, "wide", None) is None or getattr(model, "deep", None) is None:
             raise ValueError("BranchExplorer needs a Wide&Deep model with both branches "
                              "(build_wide_deep(spec, 'wide_deep')).")
+        if getattr(recommender, "model", model) is not model:
+            raise ValueError("the recommender wraps another model: pass Recommender(model, spec, task, movies) "
+                             "for the same Wide&Deep model.")
         self.model, self.spec, self.recommender, self.k = model, spec, recommender, int(k)
         self.wide_only, self.deep_only = wide_only, deep_only
         test = test_features[test_features[SPLIT] == "test"] if SPLIT in test_features else test_features

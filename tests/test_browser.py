@@ -98,7 +98,7 @@ def lab(tmp_path):
     root = tmp_path / "root"
     if source.name != FIXTURE.name:
         # The lesson may read neighbours (e.g. files saved by earlier lessons).
-        shutil.copytree(LESSON.parent, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        shutil.copytree(source.parent, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     else:
         root.mkdir()
         shutil.copy(source, root / source.name)

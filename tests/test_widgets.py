@@ -222,6 +222,11 @@ def test_needs_both_branches(world):
 
     with pytest.raises(ValueError, match="both branches"):
         BranchExplorer(world["models"]["wide"], world["spec"], world["test"], world["rec"])
+    from course_lib.recommend import Recommender
+
+    other = Recommender(world["models"]["deep"], world["spec"], world["task"], world["movies"])
+    with pytest.raises(ValueError, match="another model"):
+        BranchExplorer(world["models"]["wide_deep"], world["spec"], world["test"], other)
 
 
 # --------------------------------------------------------- cross explorer ---
