@@ -31,7 +31,7 @@ import traceback
 import warnings
 from pathlib import Path
 
-from course_lib.runtime import NUM_THREADS, configure_environment
+from course_lib.runtime import NUM_THREADS, configure_environment, configure_tensorflow
 
 configure_environment()  # before anything imports TensorFlow
 
@@ -96,19 +96,6 @@ REMEDIES = {
 
 
 # ----------------------------------------------------------------- helpers ---
-
-def _configure_tensorflow() -> None:
-    """The notebooks' TensorFlow settings (as ``course_lib.setup_notebook``): same threads, determinism."""
-    import tensorflow as tf
-
-    tf.get_logger().setLevel("ERROR")
-    tf.config.experimental.enable_op_determinism()
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(NUM_THREADS)
-        tf.config.threading.set_inter_op_parallelism_threads(NUM_THREADS)
-    except RuntimeError:
-        pass
-
 
 def _loadavg() -> list[float]:
     try:
@@ -362,34 +349,12 @@ def bench_quality(ctx: Context) -> dict:
 
 # ---------------------------------------------------------------- training ---
 
-def gather_dataset(frame, spec, batch_size: int, seed: int = 0):
-    """A proposed replacement for ``make_dataset``: shuffle row *indices*, gather whole batches.
-
-    ``make_dataset`` shuffles and batches one row (a dict of ~22 tensors) at a
-    time; tf.data's per-element cost then caps the pipeline near the model's
-    speed. Shuffling int64 indices and gathering each batch with one
-    ``tf.gather`` per column does the same work vectorised (same rows per
-    epoch, a different but equally seeded order).
-    """
-    import tensorflow as tf
-
-    from course_lib.train import model_inputs
-
-    x = {k: tf.constant(v) for k, v in model_inputs(frame, spec).items()}
-    y = tf.constant(frame[LABEL].to_numpy(np.float32))
-    n = len(frame)
-    return (tf.data.Dataset.range(n).shuffle(n, seed=seed, reshuffle_each_iteration=True).batch(batch_size)
-            .map(lambda i: ({k: tf.gather(t, i) for k, t in x.items()}, tf.gather(y, i)))
-            .prefetch(tf.data.AUTOTUNE))
-
-
 def _pipeline_fields(key) -> dict:
-    return ({"pipeline": "gather_dataset", "prefetch": True} if key == "gather"
-            else {"pipeline": "make_dataset", "prefetch": bool(key)})
+    return {"pipeline": "make_dataset", "prefetch": bool(key)}
 
 
 def _pipeline_key(row):
-    return "gather" if row["pipeline"] == "gather_dataset" else row["prefetch"]
+    return row["prefetch"]
 
 
 def bench_training(ctx: Context) -> dict:
@@ -417,8 +382,7 @@ def bench_training(ctx: Context) -> dict:
     rows = []
     # The input pipeline alone (no model): if it is much faster than training, it is not the bottleneck.
     pipelines = {True: lambda: make_dataset(train, spec, BATCH_SIZE, shuffle=True, seed=1, prefetch=True),
-                 False: lambda: make_dataset(train, spec, BATCH_SIZE, shuffle=True, seed=1, prefetch=False),
-                 "gather": lambda: gather_dataset(train, spec, BATCH_SIZE, seed=1)}
+                 False: lambda: make_dataset(train, spec, BATCH_SIZE, shuffle=True, seed=1, prefetch=False)}
     for prefetch, make in pipelines.items():
         ds = make()
         for _ in ds:  # first pass fills the cache
@@ -428,7 +392,7 @@ def bench_training(ctx: Context) -> dict:
             pass
         rows.append({"model": "input pipeline only", **_pipeline_fields(prefetch),
                      "examples_per_s": round(n / (time.perf_counter() - start), 1)})
-    runs = [(name, prefetch) for name in MODELS for prefetch in (True, False)] + [("wide_deep", "gather")]
+    runs = [(name, prefetch) for name in MODELS for prefetch in (True, False)]
     for name, prefetch in runs:
         seed_everything(1)
         model = build_wide_deep(spec, name)
@@ -780,8 +744,7 @@ def render_markdown(results: dict) -> str:
                   "others are averaged. Compiled as `train_model` does (Adam, BCE, AUC metric), no validation.", "",
                   "| Model | Prefetch | Examples/s | First epoch | Steady epoch |", "|---|---|---|---|---|"]
         for r in t["rows"]:
-            how = "index shuffle + batched gather (proposed)" if r["pipeline"] == "gather_dataset" else (
-                "yes" if r["prefetch"] else "no")
+            how = "yes" if r["prefetch"] else "no"
             lines.append(f"| {r['model']} | {how} | {r['examples_per_s']:,.0f} | "
                          f"{_s(r.get('first_epoch_s'))} | {_s(r.get('steady_epoch_s'))} |")
         pipe = {_pipeline_key(r): r["examples_per_s"] for r in t["rows"] if r["model"] == "input pipeline only"}
@@ -793,11 +756,6 @@ def render_markdown(results: dict) -> str:
         lines += ["", f"`make_dataset` alone delivers {pipe[True]:,.0f} examples/s, {ratio:.1f}x what W&D consumes "
                   f"with it, {verdict} Prefetching changes W&D throughput by {gain:+.0%} (on 2 shared cores the "
                   "prefetch thread competes with the training step, so its effect is noisy and can be negative)."]
-        if "gather" in pipe and "gather" in wd:
-            lines += ["", f"Shuffling row indices and gathering whole batches (`benchmarks.run.gather_dataset`, a "
-                      f"proposed `make_dataset`) delivers {pipe['gather']:,.0f} examples/s alone "
-                      f"({pipe['gather'] / pipe[True]:.1f}x) and trains W&D at {wd['gather']:,.0f} examples/s "
-                      f"({wd['gather'] / wd[True]:.2f}x the current pipeline)."]
     else:
         lines.append(failed("training") or "Not run.")
     lines.append("")
@@ -919,7 +877,7 @@ def main(argv=None) -> int:
     warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
     warnings.filterwarnings("ignore", message=".*ran out of data.*")
     argv_list = list(sys.argv[1:] if argv is None else argv)
-    _configure_tensorflow()
+    configure_tensorflow()
     ctx = Context(args)
     if args.only:
         names = [s for s in SECTIONS if s in args.only]

@@ -302,18 +302,7 @@ def _features_for_queries(task, movies, vocab, queries: pd.DataFrame) -> pd.Data
     q[RATING] = np.float32(0.0)
     q[LABEL] = np.int8(0)
     q[SPLIT] = "query"
-    q["_query"] = np.arange(len(q))
-    users = set(q[USER].unique())
-    hist = task[task[USER].isin(users)][[USER, ITEM, TIMESTAMP, RATING, LABEL, SPLIT]].copy()
-    hist["_query"] = -1
-    both = pd.concat([hist.astype({SPLIT: str}), q], ignore_index=True)
-    both = both.sort_values([USER, TIMESTAMP, "_query", ITEM], kind="stable").reset_index(drop=True)
-    user = user_history_features(both, movies, vocab, weight=(both["_query"] < 0).to_numpy(float))
-    keep = both["_query"].to_numpy() >= 0
-    user = user[keep]
-    order = both.loc[keep, "_query"].to_numpy()
-    user.index = order
-    user = user.sort_index()
+    user = user_features_for_queries(task, movies, vocab, q)
     movie = movie_statistics(pd.concat([task[[USER, ITEM, TIMESTAMP, RATING, SPLIT]].astype({SPLIT: str}),
                                         q[[USER, ITEM, TIMESTAMP, RATING, SPLIT]]], ignore_index=True),
                              movies).iloc[len(task):]
@@ -325,6 +314,31 @@ def _features_for_queries(task, movies, vocab, queries: pd.DataFrame) -> pd.Data
     out["user_year_mean"] = out["user_year_mean"].fillna(out["movie_year"]).astype(np.float32)
     out["movie_year"] = out["movie_year"].astype(np.float32)
     return out
+
+
+def user_features_for_queries(history: pd.DataFrame, movies: pd.DataFrame, vocab: list[str],
+                              queries: pd.DataFrame) -> pd.DataFrame:
+    """User history features of (user, movie, time) queries, from ``history``'s rows.
+
+    Queries are slotted into their users' timelines with weight 0, so they see
+    exactly the strictly earlier ratings and add nothing themselves.
+
+    Returns:
+        ``user_history_features`` columns, one row per query, in query order
+        (index 0..n-1).
+    """
+    q = queries[[USER, ITEM, TIMESTAMP]].copy()
+    q[RATING] = np.float32(0.0)
+    q["_query"] = np.arange(len(q))
+    hist = history[history[USER].isin(set(q[USER].unique()))][[USER, ITEM, TIMESTAMP, RATING]].copy()
+    hist["_query"] = -1
+    both = pd.concat([hist, q], ignore_index=True)
+    both = both.sort_values([USER, TIMESTAMP, "_query", ITEM], kind="stable").reset_index(drop=True)
+    user = user_history_features(both, movies, vocab, weight=(both["_query"] < 0).to_numpy(float))
+    keep = both["_query"].to_numpy() >= 0
+    user = user[keep]
+    user.index = both.loc[keep, "_query"].to_numpy()
+    return user.sort_index()
 
 
 def _median_year(movies: pd.DataFrame) -> float:

@@ -447,10 +447,23 @@ class WideDeep(keras.Model):
         return cls(wide=wide, deep=deep, **config)
 
 
-def build_wide_deep(spec: FeatureSpec, branches: str = "wide_deep", **deep_kwargs) -> WideDeep:
-    """Build an untrained ``WideDeep`` with ``branches`` in {"wide", "deep", "wide_deep"}."""
+def build_wide_deep(spec: FeatureSpec, branches: str = "wide_deep", seed: int | None = None,
+                    **deep_kwargs) -> WideDeep:
+    """Build an untrained ``WideDeep`` with ``branches`` in {"wide", "deep", "wide_deep"}.
+
+    Args:
+        spec: The feature spec.
+        branches: Which branches the model has.
+        seed: If given, re-seed before drawing the initial weights, so the
+            same seed gives the same starting model whatever ran before.
+        **deep_kwargs: Passed to ``build_deep``.
+    """
     if branches not in ("wide", "deep", "wide_deep"):
         raise ValueError(f"branches must be 'wide', 'deep' or 'wide_deep', got {branches!r}")
+    if seed is not None:
+        from course_lib.runtime import seed_everything
+
+        seed_everything(seed)
     wide = build_wide(spec) if branches in ("wide", "wide_deep") else None
     deep = build_deep(spec, **deep_kwargs) if branches in ("deep", "wide_deep") else None
     return WideDeep(wide=wide, deep=deep, name=branches)

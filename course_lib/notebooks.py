@@ -26,7 +26,9 @@ def execute(path: str | os.PathLike, timeout: int = 900):
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+    # record_timing=False: no per-cell timestamps, so a re-run that changes
+    # nothing leaves the file (and git) unchanged.
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     client.execute()

@@ -21,7 +21,9 @@ import numpy as np
 import pandas as pd
 
 from course_lib.columns import GENRES, ITEM, LABEL, SPLIT, TIMESTAMP, TITLE, USER
-from course_lib.features import _genre_matrix, build_features, genre_affinity, genre_vocabulary
+from course_lib.features import (
+    _genre_matrix, build_features, genre_affinity, genre_vocabulary, user_features_for_queries,
+)
 from course_lib.split import LIKE_THRESHOLD
 from course_lib.train import model_inputs
 
@@ -76,13 +78,14 @@ class Recommender:
         hist = self._history.get(int(user_id))
         # User-only columns from one probe row: the user's history "now".
         probe = pd.DataFrame({USER: [np.int64(user_id)], ITEM: [self.catalogue[0]], TIMESTAMP: [np.int64(self.now)]})
-        user_row = build_features(hist if hist is not None else self.task.iloc[:0], self.movies,
-                                  vocab=self.vocab, queries=probe).iloc[0]
+        user_row = user_features_for_queries(hist if hist is not None else self.task.iloc[:0], self.movies,
+                                             self.vocab, probe).iloc[0]
         out = {USER: np.int64(user_id)}
         for col in self.spec.hist_columns + self.spec.user_genre_columns + [
                 "user_rating_count", "user_rating_mean", "user_rating_std", "user_liked_rate", "user_year_mean"]:
             out[col] = user_row[col]
-        if hist is None or hist.empty:
+        if not np.isfinite(out["user_year_mean"]):
+            # No dated history yet: the feature starts at the candidate's year.
             out["user_year_mean"] = self._static["movie_year"].to_numpy(np.float32)
         # The one candidate-dependent user feature, from the same formula.
         if hist is not None and len(hist):

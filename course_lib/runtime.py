@@ -50,7 +50,8 @@ def seed_everything(seed: int = DEFAULT_SEED) -> None:
     keras.utils.set_random_seed(seed)
 
 
-def _configure_tensorflow() -> None:
+def configure_tensorflow() -> None:
+    """Quiet logs, deterministic ops and fixed thread pools (also used by the benchmarks)."""
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
@@ -119,7 +120,7 @@ def setup_notebook(seed: int = DEFAULT_SEED, verbose: bool = True) -> None:
     # Keras prints a progress bar per epoch unless told otherwise; notebooks
     # pass verbose=0 and we silence TensorFlow's Python-side warnings too.
     warnings.filterwarnings("ignore", category=DeprecationWarning)
-    _configure_tensorflow()
+    configure_tensorflow()
     seed_everything(seed)
     _configure_display()
     if verbose:

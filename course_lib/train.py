@@ -42,8 +42,13 @@ def model_inputs(frame: pd.DataFrame, spec) -> dict[str, np.ndarray]:
 
 
 def make_dataset(frame: pd.DataFrame, spec, batch_size: int = BATCH_SIZE, shuffle: bool = False,
-                 seed: int = 0, prefetch: bool = True, cache: bool = True):
+                 seed: int = 0, prefetch: bool = True):
     """A ``tf.data.Dataset`` of ``(inputs, liked)`` batches.
+
+    The columns are held as whole tensors and each batch *gathers* its rows:
+    one op per feature per batch instead of one per row, which is what makes
+    the input pipeline several times faster than slicing rows
+    (``benchmarks/RESULTS.md`` measures both).
 
     Args:
         frame: Feature rows (with a ``liked`` column).
@@ -52,16 +57,16 @@ def make_dataset(frame: pd.DataFrame, spec, batch_size: int = BATCH_SIZE, shuffl
         shuffle: Reshuffle every epoch (seeded, so runs repeat exactly).
         seed: Shuffle seed.
         prefetch: Overlap input preparation with training.
-        cache: Keep the tensors in memory after the first pass.
     """
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices((model_inputs(frame, spec), frame[LABEL].to_numpy(np.float32)))
-    if cache:
-        ds = ds.cache()
+    columns = {k: tf.constant(v) for k, v in model_inputs(frame, spec).items()}
+    labels = tf.constant(frame[LABEL].to_numpy(np.float32))
+    ds = tf.data.Dataset.range(len(frame))
     if shuffle:
         ds = ds.shuffle(len(frame), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
+    ds = ds.batch(batch_size).map(
+        lambda idx: ({k: tf.gather(t, idx) for k, t in columns.items()}, tf.gather(labels, idx)))
     if prefetch:
         ds = ds.prefetch(tf.data.AUTOTUNE)
     return ds
@@ -99,7 +104,9 @@ def train_model(model, features: pd.DataFrame, spec, epochs: int = 10, batch_siz
         batch_size: Rows per batch.
         learning_rate: Adam learning rate of the deep part.
         patience: Epochs without validation improvement before stopping.
-        seed: Seeds the weights' initialisation and the shuffling.
+        seed: Seeds the shuffling and dropout. The initial weights are drawn
+            when the model is built: pass the same seed to
+            ``build_wide_deep(..., seed=...)`` to fix them too.
     """
     import keras
 
@@ -131,6 +138,5 @@ def train_model(model, features: pd.DataFrame, spec, epochs: int = 10, batch_siz
 
 def predict(model, frame: pd.DataFrame, spec, batch_size: int = 8192) -> np.ndarray:
     """Predicted probabilities of ``liked`` for the rows of ``frame``."""
-    ds = make_dataset(frame.assign(**{LABEL: 0}) if LABEL not in frame else frame, spec, batch_size,
-                      cache=False)
+    ds = make_dataset(frame.assign(**{LABEL: 0}) if LABEL not in frame else frame, spec, batch_size)
     return np.asarray(model.predict(ds.map(lambda x, y: x), verbose=0), dtype=np.float64).reshape(-1)
