@@ -17,6 +17,7 @@ help:
 	@echo "make course     execute every notebook headless into build/ (HTML copies)"
 	@echo "make notebooks  re-execute the notebooks in place (refresh stored outputs)"
 	@echo "make bench      run benchmarks/ and write benchmarks/results.json, RESULTS.md"
+	@echo "make release    regenerate the nbgrader student versions (assignments/release)"
 
 # The venv is rebuilt only when the pins change.
 $(STAMP): pyproject.toml
