@@ -233,21 +233,21 @@ class Context:
     def data(self):
         """``(ratings, movies, task, feats, spec)`` of the in-memory data set (loaded once)."""
         if self._data is None:
-            from course_lib.features import build_features
-            from course_lib.models import make_feature_spec
-            from course_lib.split import make_task
-
             if self.args.dataset == "synthetic":
+                from course_lib.features import build_features
+                from course_lib.models import make_feature_spec
+                from course_lib.split import make_task
                 from course_lib.synthetic import synthetic_movielens
 
                 ratings, movies = synthetic_movielens(n_users=300, n_movies=500, seed=0)
+                task = make_task(ratings)
+                feats = build_features(task, movies)
+                self._data = (ratings, movies, task, feats, make_feature_spec(feats))
             else:
-                from course_lib.data import load
+                from course_lib.prepare import course_data
 
-                ratings, movies = load()
-            task = make_task(ratings)
-            feats = build_features(task, movies)
-            self._data = (ratings, movies, task, feats, make_feature_spec(feats))
+                d = course_data()
+                self._data = (d.ratings, d.movies, d.task, d.features, d.spec)
         return self._data
 
     @property
@@ -296,7 +296,6 @@ def bench_quality(ctx: Context) -> dict:
     from course_lib.metrics import classification_report
     from course_lib.models import build_wide_deep
     from course_lib.recommend import ranking_evaluation
-    from course_lib.runtime import seed_everything
     from course_lib.train import train_model, predict
 
     _, movies, task, feats, spec = ctx.data
@@ -311,8 +310,7 @@ def bench_quality(ctx: Context) -> dict:
         # Ranking on 1-2 seeds only when the run is late (see RANKING_ALL_SEEDS_BEFORE_S).
         do_rank = seed <= ctx.cfg["seeds"][min(1, len(ctx.cfg["seeds"]) - 1)] or ctx.elapsed() < RANKING_ALL_SEEDS_BEFORE_S
         for name in MODELS:
-            seed_everything(seed)  # before building: the functional branches initialise their weights here
-            model = build_wide_deep(spec, name)
+            model = build_wide_deep(spec, name, seed=seed)  # seeds the initial weights too
             start = time.perf_counter()
             res = train_model(model, feats, spec, epochs=ctx.cfg["epochs"], seed=seed)
             seconds = time.perf_counter() - start
@@ -363,8 +361,7 @@ def bench_training(ctx: Context) -> dict:
     import tensorflow as tf
 
     from course_lib.models import build_wide_deep
-    from course_lib.runtime import seed_everything
-    from course_lib.train import BATCH_SIZE, make_dataset
+    from course_lib.train import BATCH_SIZE, compile_model, make_dataset
 
     class EpochTimer(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
@@ -394,11 +391,8 @@ def bench_training(ctx: Context) -> dict:
                      "examples_per_s": round(n / (time.perf_counter() - start), 1)})
     runs = [(name, prefetch) for name in MODELS for prefetch in (True, False)]
     for name, prefetch in runs:
-        seed_everything(1)
-        model = build_wide_deep(spec, name)
-        # As train_model compiles it (same optimizer, loss and AUC metric), without validation.
-        model.compile(optimizer=keras.optimizers.Adam(2e-3), loss=keras.losses.BinaryCrossentropy(),
-                      metrics=[keras.metrics.AUC(name="auc", num_thresholds=2000)])
+        # Compiled as train_model compiles it (same optimizer, loss and AUC metric), without validation.
+        model = compile_model(build_wide_deep(spec, name, seed=1))
         timer = EpochTimer()
         model.fit(pipelines[prefetch](), epochs=epochs, verbose=0, callbacks=[timer])
         steady = timer.times[1:]
@@ -418,12 +412,10 @@ def bench_training(ctx: Context) -> dict:
 def _trained_wide_deep(ctx: Context):
     if "wide_deep" not in ctx.models:
         from course_lib.models import build_wide_deep
-        from course_lib.runtime import seed_everything
         from course_lib.train import train_model
 
         _, _, _, feats, spec = ctx.data
-        seed_everything(1)
-        model = build_wide_deep(spec, "wide_deep")
+        model = build_wide_deep(spec, "wide_deep", seed=1)
         start = time.perf_counter()
         train_model(model, feats, spec, epochs=ctx.cfg["epochs"], seed=1)
         ctx.models["wide_deep"] = model
@@ -514,13 +506,10 @@ def bench_sparrow(ctx: Context) -> dict:
 
 def bench_scale(ctx: Context) -> dict:
     """Stream a multi-million-row ratings.csv: read, featurize, train one pass."""
-    import keras
-
     from benchmarks import scale
     from course_lib.metrics import classification_report
     from course_lib.models import build_wide_deep
-    from course_lib.runtime import seed_everything
-    from course_lib.train import BATCH_SIZE, predict
+    from course_lib.train import BATCH_SIZE, compile_model, predict
 
     out: dict = {"strategy": ctx.args.strategy, "chunk_rows": ctx.cfg["scale_chunk_rows"]}
     tmp = None
@@ -570,10 +559,8 @@ def bench_scale(ctx: Context) -> dict:
         spec = scale.streaming_spec(first, users, movie_ids)
         strategy = scale.get_strategy(ctx.args.strategy)
         out["replicas"] = int(strategy.num_replicas_in_sync)
-        seed_everything(1)
         with strategy.scope():  # variables (and both optimizers) created under the strategy
-            model = build_wide_deep(spec, "wide_deep")
-            model.compile(optimizer=keras.optimizers.Adam(2e-3), loss=keras.losses.BinaryCrossentropy())
+            model = compile_model(build_wide_deep(spec, "wide_deep", seed=1), metrics=False)
         counter = scale.StreamCounter(keep_test=100_000)
         # Training streams the first rows only (the featurize pass above covered them all), for the time budget.
         train_max = min(x for x in (max_rows, ctx.cfg["scale_train_rows"]) if x is not None)

@@ -16,8 +16,6 @@ later rating) and checking that the row's features do not move.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 
@@ -213,7 +211,6 @@ def movie_statistics(task: pd.DataFrame, movies: pd.DataFrame) -> pd.DataFrame:
 
     q_movie = task[ITEM].to_numpy().astype(np.int64)
     q_time = task[TIMESTAMP].to_numpy().astype(np.int64)
-    lo = np.searchsorted(t_key, q_movie * shift + np.iinfo(np.int64).min // shift * 0, side="left")
     lo = np.searchsorted(t_key, q_movie * shift, side="left")
     hi = np.searchsorted(t_key, q_movie * shift + q_time, side="left")  # strictly earlier
     count = (hi - lo).astype(np.float64)

@@ -33,16 +33,6 @@ def text_order_task(ratings: pd.DataFrame) -> pd.DataFrame:
     return make_task(wrong.drop(columns="_text"))
 
 
-def users_reordered_by_text_sort(ratings: pd.DataFrame) -> int:
-    """How many users' rating order changes when timestamps are sorted as text."""
-    changed = 0
-    for _, g in ratings.groupby(USER, sort=False):
-        numeric = g.sort_values([TIMESTAMP, ITEM], kind="stable")[ITEM].to_numpy()
-        text = g.assign(_t=g[TIMESTAMP].astype(str)).sort_values(["_t", ITEM], kind="stable")[ITEM].to_numpy()
-        changed += int(not np.array_equal(numeric, text))
-    return changed
-
-
 def leaky_movie_statistics(features: pd.DataFrame) -> pd.DataFrame:
     """Replace the movie statistics by ones computed over *every* rating.
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 
-from course_lib.columns import ITEM, LABEL, USER
+from course_lib.columns import LABEL
 
 
 def classification_report(y_true, y_prob) -> dict[str, float]:

@@ -87,8 +87,24 @@ class TrainResult:
                 f"val AUC {self.val_auc:.4f})")
 
 
+DEEP_LEARNING_RATE = 2e-3
+
+
+def compile_model(model, learning_rate: float = DEEP_LEARNING_RATE, metrics: bool = True):
+    """Compile a course model the way ``train_model`` does (and the benchmarks measure).
+
+    Adam for the deep part (the wide part has its own FTRL in ``WideDeep``),
+    binary cross-entropy, and an AUC metric for early stopping on validation.
+    """
+    import keras
+
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=keras.losses.BinaryCrossentropy(),
+                  metrics=[keras.metrics.AUC(name="auc", num_thresholds=2000)] if metrics else [])
+    return model
+
+
 def train_model(model, features: pd.DataFrame, spec, epochs: int = 10, batch_size: int = BATCH_SIZE,
-                learning_rate: float = 2e-3, patience: int = 2, seed: int = 42,
+                learning_rate: float = DEEP_LEARNING_RATE, patience: int = 2, seed: int = 42,
                 verbose: bool = False) -> TrainResult:
     """Train on ``train`` rows with early stopping on validation AUC.
 
@@ -116,9 +132,7 @@ def train_model(model, features: pd.DataFrame, spec, epochs: int = 10, batch_siz
     if train.empty or val.empty:
         raise ValueError("train_model needs 'train' and 'val' rows; build features from make_task output.")
     if not getattr(model, "compiled", False) and not getattr(model, "optimizer", None):
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                      loss=keras.losses.BinaryCrossentropy(),
-                      metrics=[keras.metrics.AUC(name="auc", num_thresholds=2000)])
+        compile_model(model, learning_rate)
     early = keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=patience,
                                           restore_best_weights=True)
     hist = model.fit(

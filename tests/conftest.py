@@ -1,6 +1,30 @@
 """Shared fixtures: small synthetic MovieLens-shaped data and tiny trained models."""
 
+import urllib.error
+import urllib.parse
+import urllib.request
+
 import pytest
+
+_REAL_URLOPEN = urllib.request.urlopen
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Clear the course's data env vars and refuse every URL except 127.0.0.1/localhost.
+
+    Data and CLI tests must never reach GroupLens; local test servers still work.
+    """
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    monkeypatch.delenv("COURSE_DATA_MIRROR", raising=False)
+
+    def guarded(url, *args, **kwargs):
+        host = urllib.parse.urlsplit(url if isinstance(url, str) else url.full_url).hostname
+        if host not in ("127.0.0.1", "localhost"):
+            raise urllib.error.URLError(f"network disabled in tests ({host})")
+        return _REAL_URLOPEN(url, *args, **kwargs)
+
+    monkeypatch.setattr(urllib.request, "urlopen", guarded)
 
 
 @pytest.fixture(scope="session")

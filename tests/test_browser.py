@@ -1,9 +1,7 @@
 """The lesson 04 branch explorer in a real JupyterLab, driven through Chromium.
 
 Starts JupyterLab (no token, temporary settings, a temporary copy of the
-notebook), opens lesson 04 — or, while lesson 04 has no ``BranchExplorer``
-cell, the fixture ``tests/fixtures/branch_explorer.ipynb`` that builds one on
-the real data the same way — runs all cells from the Run menu, unticks
+notebook), opens lesson 04, runs all cells from the Run menu, unticks
 *Deep*, checks that the displayed test AUC becomes the wide-only value and
 the top-10 list changes, ticks it back and checks both return. Screenshots
 go to ``test-artifacts/`` (git-ignored).
@@ -29,7 +27,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSON = ROOT / "notebooks" / "04_wide_and_deep.ipynb"
-FIXTURE = ROOT / "tests" / "fixtures" / "branch_explorer.ipynb"
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = Path(os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -52,16 +49,14 @@ def _unavailable(reason: str):
 
 
 def _notebook() -> Path:
-    """Lesson 04 once it holds the explorer, else the fixture (the test prints which).
+    """Lesson 04, or ``COURSE_BROWSER_NOTEBOOK=<path>`` (e.g. a draft of it).
 
-    ``COURSE_BROWSER_NOTEBOOK=<path>`` picks another notebook (e.g. a draft
-    of lesson 04); it must display a ``BranchExplorer``.
+    Either must display a ``BranchExplorer`` and print its ``wide-only test AUC``.
     """
-    if os.environ.get("COURSE_BROWSER_NOTEBOOK"):
-        return Path(os.environ["COURSE_BROWSER_NOTEBOOK"]).resolve()
-    if LESSON.exists() and "BranchExplorer" in LESSON.read_text(encoding="utf-8"):
-        return LESSON
-    return FIXTURE
+    path = Path(os.environ.get("COURSE_BROWSER_NOTEBOOK", LESSON)).resolve()
+    if "BranchExplorer" not in path.read_text(encoding="utf-8"):
+        pytest.fail(f"{path} shows no BranchExplorer: the browser test has nothing to drive.")
+    return path
 
 
 def _free_port() -> int:
@@ -96,12 +91,8 @@ def lab(tmp_path):
 
     source = _notebook()
     root = tmp_path / "root"
-    if source.name != FIXTURE.name:
-        # The lesson may read neighbours (e.g. files saved by earlier lessons).
-        shutil.copytree(source.parent, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    else:
-        root.mkdir()
-        shutil.copy(source, root / source.name)
+    # The lesson may read neighbours (e.g. files saved by earlier lessons).
+    shutil.copytree(source.parent, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     settings = tmp_path / "settings"
     # No "receive Jupyter news?" toast or update check over the page (and no network).
     notif = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"

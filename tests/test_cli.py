@@ -10,9 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -29,16 +26,8 @@ NAME = "ml-latest-small"
 
 
 @pytest.fixture(autouse=True)
-def _offline(monkeypatch):
-    """No course env vars from the caller's shell; every URL fails as if offline."""
-    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
-    monkeypatch.delenv("COURSE_DATA_MIRROR", raising=False)
-
-    def offline(url, *args, **kwargs):
-        host = urllib.parse.urlsplit(url if isinstance(url, str) else url.full_url).hostname
-        raise urllib.error.URLError(f"network disabled in tests ({host})")
-
-    monkeypatch.setattr(urllib.request, "urlopen", offline)
+def _offline(no_network):
+    """Every test here: no course env vars, no URL but localhost (tests/conftest.py)."""
 
 
 @pytest.fixture

@@ -39,18 +39,8 @@ _SHARED_MIRROR = Path("/work/shared/datasets/movielens")
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch):
-    """Clear the course env vars and forbid any non-local URL."""
-    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
-    monkeypatch.delenv("COURSE_DATA_MIRROR", raising=False)
-
-    def guarded(url, *args, **kwargs):
-        host = urllib.parse.urlsplit(url if isinstance(url, str) else url.full_url).hostname
-        if host not in ("127.0.0.1", "localhost"):
-            raise urllib.error.URLError(f"network disabled in tests ({host})")
-        return _REAL_URLOPEN(url, *args, **kwargs)
-
-    monkeypatch.setattr(urllib.request, "urlopen", guarded)
+def _isolated(no_network):
+    """Every test here: no course env vars, no URL but localhost (tests/conftest.py)."""
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ test_browser.py for the real JupyterLab check).
 import time
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from course_lib.columns import ITEM, LABEL, SPLIT, TITLE
