@@ -18,12 +18,10 @@ def world():
                               rule_ranks=(3, 30), latent_rank=4)
 
 
-def test_data_feeds_the_deep_branch_embeddings_only(world):
-    from course_lib.experiments import EMBEDDING_ONLY
-
+def test_planted_data_is_course_data(world):
     data, rules = world
-    assert data.spec.numeric == EMBEDDING_ONLY
     assert len(rules) == 6 and set(data.features["split"]) == {"train", "val", "test"}
+    assert len(data.train) + len(data.val) + len(data.test) == len(data.features)
 
 
 def test_rule_rows_match_the_history(world):
@@ -67,8 +65,8 @@ def test_wide_memorizes_the_rules_deep_does_not(world):
     from course_lib.experiments import rule_report, train_rules_model
 
     data, rules = world
-    wide = rule_report(train_rules_model(data, "wide", seed=1, epochs=4).model, data, rules)
-    deep = rule_report(train_rules_model(data, "deep", seed=1, epochs=4).model, data, rules)
+    wide = rule_report(train_rules_model(data, "wide", seed=1, epochs=4), data, rules)
+    deep = rule_report(train_rules_model(data, "deep", seed=1, epochs=4), data, rules)
     assert wide["effect"] > 0.3 and abs(deep["effect"]) < 0.15
     assert wide["rule_auc"] > deep["rule_auc"] + 0.05
     assert deep["effect_wide"] == 0.0 and wide["effect_deep"] == 0.0
