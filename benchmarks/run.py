@@ -839,11 +839,7 @@ def bench_branches(ctx: Context) -> dict:
     runs, _ = X.branch_grid(data, seeds=seeds)
     grid_seconds = time.perf_counter() - start
     # "all three" crosses is the grid's W&D on embeddings (same model, same seeds): not trained twice.
-    variants = {k: v for k, v in X.ABLATION.items() if k != "all three"}
-    ablation = X.cross_ablation(data, seeds=seeds, variants=variants)
-    same = runs[(runs["model"] == "wide_deep") & (runs["deep_inputs"] == "embeddings")]
-    ablation = pd.concat([ablation, same.assign(**{"wide crosses": "all three"})[ablation.columns]],
-                         ignore_index=True)
+    ablation = X.cross_ablation(data, seeds=seeds, grid_runs=runs)
     cell = lambda model, inputs: {"model": model, "deep_inputs": inputs}  # noqa: E731
     comparisons = {
         "wd_minus_deep_embeddings": X.margin_in_sd(runs, cell("wide_deep", "embeddings"), cell("deep", "embeddings")),

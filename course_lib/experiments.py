@@ -92,13 +92,13 @@ def branch_grid(data, seeds=(1, 2, 3), inputs=GRID_INPUTS, models=GRID_MODELS, w
 
 def grid_table(runs: pd.DataFrame, metric: str = "roc_auc", digits: int = 4) -> pd.DataFrame:
     """The 2 x 2 as text cells "mean ± std" (rows: deep inputs; columns: models)."""
-    stats = summarize(runs, ["deep_inputs", "model"], metric)
+    stats = summarize(runs[runs["model"].isin(GRID_MODELS)], ["deep_inputs", "model"], metric)
     text = stats.apply(lambda r: f"{r['mean']:.{digits}f} ± {r['std']:.{digits}f}", axis=1)
     return text.unstack("model")
 
 
 def cross_ablation(data, seeds=(1,), variants: dict | None = None, deep_inputs: str = "embeddings",
-                   ) -> pd.DataFrame:
+                   grid_runs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Wide&Deep with only some of the wide crosses (the deep branch fixed).
 
     Args:
@@ -107,18 +107,28 @@ def cross_ablation(data, seeds=(1,), variants: dict | None = None, deep_inputs: 
         variants: Name -> crosses (default ``ABLATION``).
         deep_inputs: What the deep branch sees (default: embeddings only,
             where the wide branch has something to add).
+        grid_runs: ``branch_grid`` runs: the variant with every cross is the
+            grid's Wide&Deep model, so its rows are taken from there instead
+            of training it again.
 
     Returns:
         One row per (variant, seed) with the test metrics.
     """
+    from course_lib.features import ALL_CROSSES
     from course_lib.train import course_model
 
     rows = []
     for name, crosses in (variants or ABLATION).items():
         for seed in seeds:
+            if grid_runs is not None and set(crosses) == set(ALL_CROSSES):
+                same = grid_runs[(grid_runs["model"] == "wide_deep") & (grid_runs["deep_inputs"] == deep_inputs)
+                                 & (grid_runs["seed"] == seed)]
+                if len(same) == 1:
+                    rows.append({"wide crosses": name, **same.iloc[0].drop(["model", "deep_inputs"]).to_dict()})
+                    continue
             res = course_model(data, "wide_deep", seed=seed, deep_inputs=deep_inputs, crosses=tuple(crosses))
             rows.append({"wide crosses": name, "seed": seed, "best_epoch": res.best_epoch,
-                         **score_on_test(res, data)})
+                         "epochs_run": len(res.history), "val_auc": res.val_auc, **score_on_test(res, data)})
     return pd.DataFrame(rows)
 
 
@@ -325,6 +335,15 @@ def without_antecedent(frame: pd.DataFrame, rules: pd.DataFrame) -> pd.DataFrame
     return out
 
 
+def _rule_logits(result, data, rules: pd.DataFrame):
+    """Test rows' masks and logits, and the fired rows' counterfactual logits (A removed)."""
+    test = data.test
+    target, fired = rule_rows(test, rules)
+    wide, deep = branch_logits(result.model, test, result.spec)
+    wide_cf, deep_cf = branch_logits(result.model, without_antecedent(test[fired], rules), result.spec)
+    return test, target, fired, wide, deep, wide_cf, deep_cf
+
+
 def rule_report(result, data, rules: pd.DataFrame) -> dict[str, float]:
     """Score a trained model (a ``TrainResult``) on the planted rules (test rows).
 
@@ -336,12 +355,8 @@ def rule_report(result, data, rules: pd.DataFrame) -> dict[str, float]:
     """
     from course_lib.metrics import auc
 
-    test = data.test
-    target, fired = rule_rows(test, rules)
-    wide, deep = branch_logits(result.model, test, result.spec)
+    test, target, fired, wide, deep, wide_cf, deep_cf = _rule_logits(result, data, rules)
     score = wide + deep
-    rows = test[fired]
-    wide_cf, deep_cf = branch_logits(result.model, without_antecedent(rows, rules), result.spec)
     y = test[LABEL].to_numpy()
     return {
         "other_auc": round(auc(y[~target], score[~target]), 4),
@@ -351,6 +366,47 @@ def rule_report(result, data, rules: pd.DataFrame) -> dict[str, float]:
         "effect_deep": round(float(np.mean(deep[fired] - deep_cf)), 3),
         "effect": round(float(np.mean(score[fired] - wide_cf - deep_cf)), 3),
     }
+
+
+def rule_effects(result, data, rules: pd.DataFrame) -> pd.DataFrame:
+    """The learned effect of each rule (mean over its fired test rows), beside its training support.
+
+    Returns:
+        ``rule_support`` columns plus ``test_fired``, ``effect_wide``,
+        ``effect_deep`` and ``effect`` (logits; NaN for a rule that never
+        fired in test).
+    """
+    test, _, fired, wide, deep, wide_cf, deep_cf = _rule_logits(result, data, rules)
+    per_row = pd.DataFrame({"consequent": test.loc[fired, ITEM].to_numpy(np.int64),
+                            "effect_wide": wide[fired] - wide_cf, "effect_deep": deep[fired] - deep_cf})
+    per_row["effect"] = per_row["effect_wide"] + per_row["effect_deep"]
+    per_rule = per_row.groupby("consequent").agg(test_fired=("effect", "size"), effect_wide=("effect_wide", "mean"),
+                                                 effect_deep=("effect_deep", "mean"), effect=("effect", "mean"))
+    return rule_support(data, rules).merge(per_rule, on="consequent", how="left")
+
+
+def plot_rule_effects(per_model: dict[str, pd.DataFrame], ax=None):
+    """Learned rule effect against the rule's training repetitions, one colour per model.
+
+    Args:
+        per_model: Model name -> ``rule_effects`` output.
+        ax: Axes, or None for a new figure.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 4.2))
+    first = next(iter(per_model.values()))
+    ax.scatter(first["train_fired"], first["logit_gap"], marker="_", s=120, color="k",
+               label="in the data (liked rate gap)")
+    for name, frame in per_model.items():
+        ax.scatter(frame["train_fired"], frame["effect"], s=22, label=name)
+    ax.set_xscale("log")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set(xlabel="training rows where the rule fired (log scale)", ylabel="rule effect (logit)",
+           title="What each model learned of each planted rule")
+    ax.legend(fontsize=8, loc="upper left")
+    return ax
 
 
 def train_rules_model(data, branches: str, seed: int, epochs: int | None = None, patience: int | None = None,
@@ -423,35 +479,3 @@ def planted_rules_experiment(seeds=(1,), branches=("wide", "deep", "wide_deep"),
                              "repetitions": round(reps, 1), "data_effect": round(gap, 2),
                              **rule_report(res, data, rules)})
     return pd.DataFrame(rows)
-
-
-def plot_rules(results: pd.DataFrame, x: str = "repetitions", axes=None):
-    """Two panels: the learned rule effect (logits) and the rule-target AUC, per model, against ``x``.
-
-    Args:
-        results: ``planted_rules_experiment`` output (several seeds are averaged).
-        x: The swept column (e.g. ``repetitions``).
-        axes: Two matplotlib Axes, or None for a new figure.
-
-    Returns:
-        The two Axes.
-    """
-    import matplotlib.pyplot as plt
-
-    if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(11, 4))
-    mean = results.groupby(["model", x], sort=True)[["effect", "rule_auc"]].mean().reset_index()
-    for name, part in mean.groupby("model", sort=False):
-        axes[0].plot(part[x], part["effect"], marker="o", label=name)
-        axes[1].plot(part[x], part["rule_auc"], marker="o", label=name)
-    if "data_effect" in results:
-        gap = results.groupby(x)["data_effect"].mean()
-        axes[0].plot(gap.index, gap.to_numpy(), "k:", label="in the data")
-    axes[0].set(xlabel=f"{x} per rule (training rows where it fired)", ylabel="rule effect (logit)",
-                title="How much of the rule each model learned")
-    axes[1].axhline(0.5, color="grey", lw=0.8)
-    axes[1].set(xlabel=f"{x} per rule", ylabel="ROC AUC, fired vs not (rule targets)",
-                title="Does the model spot the fired rows?")
-    for ax in axes:
-        ax.legend()
-    return axes

@@ -121,10 +121,12 @@ def test_targets_read_pass_and_miss():
             "wide": {"roc_auc": {"mean": 0.75}}, "deep": {"roc_auc": {"mean": 0.80}},
             "wide_deep": {"roc_auc": {"mean": 0.81}}}},
         "latency": {"status": "ok", "p50_ms": 12.0},
+        "branches": {"status": "ok", "comparisons": {"wd_minus_deep_embeddings": {"in_sd": 1.5}}},
     }
     targets = {t["key"]: t for t in evaluate_targets({"sections": sections})}
     assert targets["course_total_s"]["status"] == "MISS" and targets["course_total_s"]["margin"] == -60.0
-    assert targets["wd_minus_best_branch"]["status"] == "PASS"
+    assert targets["wd_minus_embedding_deep_sd"]["status"] == "MISS"
+    assert targets["wd_minus_embedding_deep_sd"]["margin"] == -0.5
     assert targets["wd_auc"]["status"] == "PASS"
     assert targets["top10_p50_ms"]["status"] == "PASS"
     assert targets["examples_per_s"]["status"] == "n/a"
@@ -224,7 +226,7 @@ def test_report_renders_failed_skipped_and_missing_sections_and_new_entries(monk
     results["sections"]["extra"] = {"status": "ok", "answer": 42}
     # What another agent adds: one Section and one Target, nothing else.
     monkeypatch.setattr(run, "SECTIONS", run.SECTIONS + (run.Section(
-        "extra", 7, "Extra", lambda ctx: {}, lambda body, res: [f"The answer is {body['answer']}."]),))
+        "extra", len(run.SECTIONS) + 1, "Extra", lambda ctx: {}, lambda body, res: [f"The answer is {body['answer']}."]),))
     monkeypatch.setattr(run, "TARGETS", run.TARGETS + (run.Target(
         "answer", "the answer", ">=", 50, run.SCORE, run.section_value("extra", "answer"), "Ask again."),))
     results["targets"] = run.evaluate_targets(results)
@@ -233,11 +235,12 @@ def test_report_renders_failed_skipped_and_missing_sections_and_new_entries(monk
     headings = [line for line in md.splitlines() if line.startswith("## ")]
     assert headings == ["## Machine", "## Targets", "## 1. Course runtime", "## 2. Training speed",
                         "## 3. Recommendation latency", "## 4. Quality", "## 5. Sparrow RecSys baseline",
-                        "## 6. Scale path (streaming)", "## 7. Extra"]
+                        "## 6. Scale path (streaming)", "## 7. When the wide branch pays (lesson 04)",
+                        "## 8. Planted rules (lesson 04)", "## 9. Extra"]
     assert "## 4. Quality\n\nSection failed: `ValueError: boom`\n" in md
     assert "## 3. Recommendation latency\n\nSkipped (no model).\n" in md
     assert "## 2. Training speed\n\nNot run.\n" in md
-    assert "## 7. Extra\n\nThe answer is 42.\n" in md
+    assert "## 9. Extra\n\nThe answer is 42.\n" in md
     assert "| whole course (all notebooks, cold kernels) | 300.0 s | <= 240 s | **MISS** | 60.0 s over |" in md
     assert "| W&D test ROC AUC (mean over seeds) | — | >= 0.79 | **n/a** |  — not measured in this run |" in md
     assert "| the answer | 42.0000 | >= 50 | **MISS** | 8.0000 short |" in md

@@ -71,3 +71,75 @@ def test_wide_memorizes_the_rules_deep_does_not(world):
     assert wide["rule_auc"] > deep["rule_auc"] + 0.05
     assert deep["effect_wide"] == 0.0 and wide["effect_deep"] == 0.0
     assert np.isfinite([wide["other_auc"], deep["other_auc"]]).all()
+
+
+# ------------------------------------------------- the 2 x 2 and ablation ---
+
+def _fake_runs():
+    rows = []
+    for (model, inputs), values in {("deep", "embeddings"): [0.770, 0.772, 0.771],
+                                    ("wide_deep", "embeddings"): [0.776, 0.777, 0.778],
+                                    ("deep", "statistics"): [0.800, 0.802, 0.801],
+                                    ("wide_deep", "statistics"): [0.801, 0.800, 0.802]}.items():
+        rows += [{"model": model, "deep_inputs": inputs, "seed": s, "roc_auc": v} for s, v in enumerate(values, 1)]
+    rows.append({"model": "wide", "deep_inputs": "-", "seed": 1, "roc_auc": 0.76})
+    return pd.DataFrame(rows)
+
+
+def test_pooled_sd_and_margin():
+    from course_lib.experiments import margin_in_sd, pooled_sd
+
+    assert pooled_sd(0.003, 0.004) == pytest.approx(np.sqrt((0.003 ** 2 + 0.004 ** 2) / 2))
+    m = margin_in_sd(_fake_runs(), {"model": "wide_deep", "deep_inputs": "embeddings"},
+                     {"model": "deep", "deep_inputs": "embeddings"})
+    assert m["diff"] == pytest.approx(0.006) and m["pooled_sd"] == pytest.approx(0.001)
+    assert m["in_sd"] == pytest.approx(6.0)
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        margin_in_sd(_fake_runs(), {"model": "wide"}, {"model": "deep", "deep_inputs": "embeddings"})
+
+
+def test_grid_table_reads_mean_and_sample_std():
+    from course_lib.experiments import grid_table, summarize
+
+    table = grid_table(_fake_runs())
+    assert list(table.columns) == ["deep", "wide_deep"] and list(table.index) == ["embeddings", "statistics"]
+    assert table.loc["embeddings", "wide_deep"] == "0.7770 ± 0.0010"
+    stats = summarize(_fake_runs(), "model")
+    assert stats.loc["wide", "seeds"] == 1 and np.isnan(stats.loc["wide", "std"])
+
+
+def test_pair_support_counts_rows_per_pair(synthetic_features):
+    from course_lib.experiments import pair_support
+
+    feats, _ = synthetic_features
+    support = pair_support(feats)
+    train = feats[feats["split"] == "train"]
+    assert support["train_rows"].sum() == int((train[HIST_COLUMNS].to_numpy() > 0).sum())
+    row = support.sort_values("train_rows").iloc[-1]
+    hits = train[(train[ITEM] == row[ITEM]) & (train[HIST_COLUMNS] == row["liked_movie"]).any(axis=1)]
+    assert len(hits) == row["train_rows"] and hits["liked"].mean() == pytest.approx(row["liked_rate"])
+
+
+def test_numeric_baseline_scores_the_test_rows(synthetic_features):
+    from course_lib.experiments import numeric_baseline
+    from course_lib.prepare import CourseData
+
+    feats, spec = synthetic_features
+    report = numeric_baseline(CourseData(None, None, None, feats, spec))
+    assert set(report) == {"roc_auc", "pr_auc", "log_loss"} and 0.5 < report["roc_auc"] <= 1.0
+
+
+@pytest.mark.slow
+def test_branch_grid_and_ablation_shapes(world):
+    """One call trains every cell; the ablation reuses the grid's full model."""
+    from course_lib.experiments import branch_grid, cross_ablation
+
+    data, _ = world
+    runs, kept = branch_grid(data, seeds=(1, 2), inputs=("embeddings",), wide_seeds=(1,), keep=1)
+    assert sorted(map(tuple, runs[["model", "seed"]].to_numpy())) == [
+        ("deep", 1), ("deep", 2), ("wide", 1), ("wide_deep", 1), ("wide_deep", 2)]
+    assert set(kept) == {("deep", "embeddings"), ("wide_deep", "embeddings"), ("wide", "-")}
+    abl = cross_ablation(data, seeds=(1,), variants={"ids only": (), "all three": (
+        "movie_x_history", "genre_x_genre", "user_x_genre")}, grid_runs=runs)
+    full = runs[(runs.model == "wide_deep") & (runs.seed == 1)]["roc_auc"].iloc[0]
+    assert abl.set_index("wide crosses").loc["all three", "roc_auc"] == full
