@@ -1,34 +1,38 @@
 """The scale path: stream MovieLens 25M/32M through tf.data instead of pandas.
 
 ``course_lib`` builds features in memory (fine for 100k ratings). For 25-32M
-ratings this module reads ``ratings.csv`` in chunks (pandas ``chunksize``),
-featurizes each chunk with a per-user streaming state and feeds the batches to
-Keras through ``tf.data.Dataset.from_generator``, so memory is bounded by one
-chunk plus per-movie counters, not by the data set.
+ratings this module reads ``ratings.csv`` in chunks (pandas ``chunksize``)
+of *complete users* (MovieLens files are grouped by user; the last, possibly
+incomplete user of a read is carried into the next), featurizes each chunk
+and feeds the batches to Keras through ``tf.data.Dataset.from_generator``.
 
-What matches the in-memory path (``course_lib.features.build_features``):
-MovieLens files are grouped by user, so every chunk is cut at a user boundary
-(the last, possibly incomplete user is carried into the next chunk). Within a
-complete user, labels, the chronological split, the user history features,
-the last liked movies, favourite genres and the movie genres are computed by
-the same ``course_lib`` functions and are identical.
+Two passes keep every feature time-correct:
 
-What differs: movie statistics (count, mean, std of ``train`` ratings) come
-from a running state updated in *file order*: a row sees the train ratings of
-the users earlier in the file (all of them, whatever their timestamps), not
-"train ratings strictly earlier in time" of every user. That needs no global
-sort, but a movie's statistics may include ratings from its future and differ
-between the two paths; the first users see only the priors. The feature spec
-(numeric normalisation) comes from the first chunk's train rows, its
-vocabularies from a cheap id-only pass, and the movie x history cross is
-hashed (``FeatureSpec.movie_pairs = []``) because the exact pair vocabulary
-of 25M ratings would not fit in memory.
+1. ``plan_stream`` reads the file once, labels and splits each chunk with
+   ``make_task`` (the split is per user, so a chunk of complete users splits
+   as the whole file does) and keeps every ``train`` rating in a
+   ``MovieHistory``: memory proportional to the train ratings (24 bytes
+   each), plus the id vocabularies and each chunk's size.
+2. ``stream_features`` reads it again; per chunk the user features, genres
+   and years come from the feature core of ``course_lib.features``, and the
+   movie statistics (count, mean, std) from the train ratings of *any* user
+   strictly earlier in time, looked up in the ``MovieHistory``. No statistic
+   of a row includes a rating at or after that row's time, and every column
+   equals ``build_features`` on the whole file (``tests/test_scale.py``).
+
+Memory is one chunk plus the history (about 400 MiB for ml-25m). Chunk
+``i`` goes to worker ``i % n``, so ``n`` workers featurize disjoint shares
+(``benchmarks/multiworker.py``). The feature spec's normalisation comes from
+the first chunk's train rows, its vocabularies from the first pass, and the
+movie x history cross is hashed (``FeatureSpec.movie_pairs = []``) because
+the exact pair vocabulary of 25M ratings would not fit in memory.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -107,9 +111,7 @@ def stream_ratings(path: str | os.PathLike, chunk_rows: int = DEFAULT_CHUNK_ROWS
     Raises:
         ValueError: If a user reappears after another one (file not grouped by user).
     """
-    path = Path(path)
-    if path.is_dir():
-        path = path / "ratings.csv"
+    path = _ratings_path(path)
     carry = None
     seen = 0
     last_done = -1
@@ -138,6 +140,11 @@ def stream_ratings(path: str | os.PathLike, chunk_rows: int = DEFAULT_CHUNK_ROWS
         yield _sorted(carry)
 
 
+def _ratings_path(path) -> Path:
+    path = Path(path)
+    return path / "ratings.csv" if path.is_dir() else path
+
+
 def _is_grouped(users: np.ndarray) -> bool:
     # Grouped and ascending by user, like MovieLens; cheap to check per chunk.
     return bool(np.all(users[1:] >= users[:-1]))
@@ -163,9 +170,7 @@ def load_movies_csv(folder: str | os.PathLike) -> pd.DataFrame:
 def id_vocabularies(path: str | os.PathLike, chunk_rows: int = 2_000_000,
                     max_rows: int | None = None) -> tuple[list[int], list[int]]:
     """Sorted user and movie ids of ``ratings.csv``, reading only the id columns."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "ratings.csv"
+    path = _ratings_path(path)
     users, movies = set(), set()
     n = 0
     for raw in pd.read_csv(path, usecols=["userId", "movieId"], dtype="int64", chunksize=chunk_rows):
@@ -179,77 +184,171 @@ def id_vocabularies(path: str | os.PathLike, chunk_rows: int = 2_000_000,
 
 # --------------------------------------------------------------- features ---
 
+class MovieHistory:
+    """Every ``train`` rating of the file, indexed by (movie, time): the first pass.
+
+    Movie statistics must use only train ratings strictly earlier in time, of
+    any user; a user-grouped file delivers them out of time order, so the
+    first pass keeps them all (24 bytes each: a sorted int64 (movie, time)
+    key and two float64 prefix sums, about 400 MiB for ml-25m's 17.7M train
+    ratings) and the second pass looks each row up with two binary searches.
+    Prefix sums of half-star ratings and their squares are exact in float64,
+    so the statistics equal ``build_features``' bit for bit.
+
+    Args:
+        movie, time, rating: The train ratings (any order).
+    """
+
+    def __init__(self, movie: np.ndarray, time: np.ndarray, rating: np.ndarray):
+        order = np.lexsort((time, movie))
+        self.keys = movie[order].astype(np.int64) * _KEY_SHIFT + time[order].astype(np.int64)
+        r = rating[order].astype(np.float64)
+        self.c1 = np.r_[0.0, np.cumsum(r)]
+        self.c2 = np.r_[0.0, np.cumsum(r * r)]
+
+    @property
+    def nbytes(self) -> int:
+        return self.keys.nbytes + self.c1.nbytes + self.c2.nbytes
+
+    def sums(self, movie_ids: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Count, sum and sum of squares of each movie's train ratings strictly before each time."""
+        movie_ids = np.asarray(movie_ids, dtype=np.int64)
+        lo = np.searchsorted(self.keys, movie_ids * _KEY_SHIFT, side="left")
+        hi = np.searchsorted(self.keys, movie_ids * _KEY_SHIFT + np.asarray(times, dtype=np.int64), side="left")
+        return (hi - lo).astype(np.float64), self.c1[hi] - self.c1[lo], self.c2[hi] - self.c2[lo]
+
+
+_KEY_SHIFT = np.int64(1) << 33  # timestamps < 2**33 s (year 2242)
+
+
+@dataclass
+class StreamPlan:
+    """What the first pass over ``ratings.csv`` learns, for the second pass and for sharding.
+
+    Attributes:
+        path: The ``ratings.csv``.
+        chunk_rows, max_rows: The reading parameters (the second pass must reuse them).
+        users, movies: Sorted id vocabularies.
+        chunk_sizes, chunk_train_rows: Rows and train rows of each chunk of complete users.
+        history: The train ratings, for time-correct movie statistics.
+        seconds: Wall time of the pass.
+    """
+
+    path: Path
+    chunk_rows: int
+    max_rows: int | None
+    users: np.ndarray
+    movies: np.ndarray
+    chunk_sizes: list[int]
+    chunk_train_rows: list[int]
+    history: MovieHistory
+    seconds: float = 0.0
+
+    @property
+    def rows(self) -> int:
+        return int(sum(self.chunk_sizes))
+
+    def shard_train_rows(self, num_shards: int) -> list[int]:
+        """Train rows each of ``num_shards`` workers streams (chunk ``i`` goes to worker ``i % num_shards``)."""
+        return [int(sum(self.chunk_train_rows[i::num_shards])) for i in range(num_shards)]
+
+
+def plan_stream(path: str | os.PathLike, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                max_rows: int | None = None) -> StreamPlan:
+    """First pass: id vocabularies, chunk sizes and every train rating (``MovieHistory``).
+
+    The split is per user and chunks hold complete users, so labelling a
+    chunk with ``make_task`` gives the same split as labelling the whole file.
+    """
+    path = _ratings_path(path)
+    start = time.perf_counter()
+    users, movies, sizes, train_sizes = [], set(), [], []
+    parts: dict[str, list[np.ndarray]] = {ITEM: [], TIMESTAMP: [], RATING: []}
+    for chunk in stream_ratings(path, chunk_rows, max_rows):
+        task = make_task(chunk)
+        train = task[task[SPLIT] == "train"]
+        for col, store in parts.items():
+            store.append(train[col].to_numpy())
+        users.append(np.unique(chunk[USER].to_numpy()))
+        movies.update(np.unique(chunk[ITEM].to_numpy()).tolist())
+        sizes.append(len(task))
+        train_sizes.append(len(train))
+    if not sizes:
+        raise ValueError(f"{path} holds no ratings; check the file (header userId,movieId,rating,timestamp).")
+    history = MovieHistory(*(np.concatenate(parts[c]) for c in (ITEM, TIMESTAMP, RATING)))
+    return StreamPlan(path=path, chunk_rows=chunk_rows, max_rows=max_rows,
+                      users=np.concatenate(users), movies=np.array(sorted(movies), dtype=np.int64),
+                      chunk_sizes=sizes, chunk_train_rows=train_sizes, history=history,
+                      seconds=time.perf_counter() - start)
+
+
 class StreamingFeaturizer:
-    """Course features for a stream of complete-user chunks (see the module docstring).
+    """Course features for chunks of complete users, with time-correct movie statistics.
 
     Args:
         movies: The movies table (genres, years).
+        history: The file's train ratings (``plan_stream(...).history``).
     """
 
-    def __init__(self, movies: pd.DataFrame):
-        self.movies = movies
+    def __init__(self, movies: pd.DataFrame, history: MovieHistory):
+        self.movies, self.history = movies, history
         self.vocab = genre_vocabulary(movies)
-        size = int(movies[ITEM].max()) + 1
-        # Running sums of train ratings per movie id, in file order.
-        self.count = np.zeros(size)
-        self.s1 = np.zeros(size)
-        self.s2 = np.zeros(size)
-        years = movies[YEAR].astype("Float64").to_numpy(np.float64, na_value=np.nan)
-        self.year = np.full(size, np.nan)
-        self.year[movies[ITEM].to_numpy(np.int64)] = years
-        finite = years[np.isfinite(years)]
-        self.median_year = float(np.median(finite)) if len(finite) else 1995.0
 
-    def _grow(self, max_id: int) -> None:
-        if max_id >= len(self.count):
-            extra = max_id + 1 - len(self.count)
-            self.count, self.s1, self.s2 = (np.r_[a, np.zeros(extra)] for a in (self.count, self.s1, self.s2))
-            self.year = np.r_[self.year, np.full(extra, np.nan)]
-
-    def movie_statistics(self, movie_ids: np.ndarray) -> pd.DataFrame:
-        """Movie columns from the running state (same formulas as ``course_lib.features``)."""
-        count, s1, s2 = self.count[movie_ids], self.s1[movie_ids], self.s2[movie_ids]
-        mean = (s1 + SHRINKAGE * PRIOR_RATING) / (count + SHRINKAGE)
-        var = np.where(count > 1, (s2 - s1 ** 2 / np.maximum(count, 1)) / np.maximum(count - 1, 1), 0.0)
-        return pd.DataFrame({
-            "movie_rating_count": np.log1p(count).astype(np.float32),
-            "movie_rating_mean": mean.astype(np.float32),
-            "movie_rating_std": np.sqrt(np.maximum(var, 0)).astype(np.float32),
-            "movie_year": self.year[movie_ids],
-        })
-
-    def update(self, task: pd.DataFrame) -> None:
-        """Add the chunk's train ratings to the movie state (after featurizing it)."""
-        train = task[task[SPLIT] == "train"]
-        ids = train[ITEM].to_numpy(np.int64)
-        r = train[RATING].to_numpy(np.float64)
-        np.add.at(self.count, ids, 1.0)
-        np.add.at(self.s1, ids, r)
-        np.add.at(self.s2, ids, r * r)
+    def movie_statistics(self, movie_ids: np.ndarray, times: np.ndarray) -> pd.DataFrame:
+        """Movie columns from train ratings strictly before each row's time (any user)."""
+        count, s1, s2 = self.history.sums(movie_ids, times)
+        return _movie_columns(count, s1, s2, movie_ids, self.movies)
 
     def transform(self, chunk: pd.DataFrame) -> pd.DataFrame:
-        """Feature rows of one chunk of complete users (columns as ``build_features``)."""
+        """Feature rows of one chunk of complete users (columns and values as ``build_features``)."""
         task = make_task(chunk)
         movie_ids = task[ITEM].to_numpy(np.int64)
-        self._grow(int(movie_ids.max()))
-        base = task[[USER, ITEM, TIMESTAMP, RATING, LABEL, SPLIT]]
+        base = task[[USER, ITEM, TIMESTAMP, RATING, LABEL, SPLIT]].reset_index(drop=True)
         genres = movie_genre_columns(movie_ids, self.movies, self.vocab)
         user = user_history_features(task, self.movies, self.vocab).reset_index(drop=True)
-        movie = self.movie_statistics(movie_ids)
-        out = pd.concat([base.reset_index(drop=True), genres, user, movie], axis=1)
-        out["movie_year"] = out["movie_year"].fillna(self.median_year)
-        out["user_year_mean"] = out["user_year_mean"].fillna(out["movie_year"]).astype(np.float32)
-        out["movie_year"] = out["movie_year"].astype(np.float32)
-        self.update(task)
-        return out
+        movie = self.movie_statistics(movie_ids, task[TIMESTAMP].to_numpy(np.int64))
+        return _fill_years(pd.concat([base, genres, user, movie], axis=1), self.movies)
+
+
+def _movie_columns(count, s1, s2, movie_ids, movies):
+    # TEMP: replaced by the feature core once course_lib.features exposes it.
+    mean = (s1 + SHRINKAGE * PRIOR_RATING) / (count + SHRINKAGE)
+    var = np.where(count > 1, (s2 - s1 ** 2 / np.maximum(count, 1)) / np.maximum(count - 1, 1), 0.0)
+    pos = pd.Index(movies[ITEM]).get_indexer(movie_ids)
+    years = movies[YEAR].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
+    return pd.DataFrame({
+        "movie_rating_count": np.log1p(count).astype(np.float32),
+        "movie_rating_mean": mean.astype(np.float32),
+        "movie_rating_std": np.sqrt(np.maximum(var, 0)).astype(np.float32),
+        "movie_year": np.where(pos >= 0, years[np.maximum(pos, 0)], np.nan).astype(np.float32),
+    })
+
+
+def _fill_years(out, movies):
+    # TEMP: replaced by the feature core's release-year fill.
+    from course_lib.features import _median_year
+    out["movie_year"] = out["movie_year"].fillna(_median_year(movies))
+    out["user_year_mean"] = out["user_year_mean"].fillna(out["movie_year"]).astype(np.float32)
+    out["movie_year"] = out["movie_year"].astype(np.float32)
+    return out
 
 
 def stream_features(path, movies: pd.DataFrame, chunk_rows: int = DEFAULT_CHUNK_ROWS,
-                    max_rows: int | None = None) -> Iterator[pd.DataFrame]:
-    """Feature tables, one per chunk of complete users."""
-    featurizer = StreamingFeaturizer(movies)
-    for chunk in stream_ratings(path, chunk_rows, max_rows):
-        yield featurizer.transform(chunk)
+                    max_rows: int | None = None, plan: StreamPlan | None = None,
+                    shard: tuple[int, int] = (0, 1)) -> Iterator[pd.DataFrame]:
+    """Feature tables, one per chunk of complete users (second pass).
+
+    Args:
+        plan: The first pass (``plan_stream``); made here if not given.
+        shard: ``(index, count)``: featurize only chunks ``index, index + count, ...``
+            (a worker's share; the others are read and skipped).
+    """
+    plan = plan or plan_stream(path, chunk_rows, max_rows)
+    index, count = shard
+    featurizer = StreamingFeaturizer(movies, plan.history)
+    for i, chunk in enumerate(stream_ratings(plan.path, plan.chunk_rows, plan.max_rows)):
+        if i % count == index:
+            yield featurizer.transform(chunk)
 
 
 # ---------------------------------------------------------------- tf.data ---
@@ -288,26 +387,28 @@ class StreamCounter:
 
 def make_streaming_dataset(path, movies: pd.DataFrame, spec, batch_size: int, chunk_rows: int = DEFAULT_CHUNK_ROWS,
                            max_rows: int | None = None, counter: StreamCounter | None = None,
-                           shuffle_buffer: int = 0, seed: int = 0, prefetch: bool = True):
+                           shuffle_buffer: int = 0, seed: int = 0, prefetch: bool = True,
+                           plan: StreamPlan | None = None, shard: tuple[int, int] = (0, 1),
+                           steps: int | None = None):
     """A one-pass ``tf.data.Dataset`` of ``(inputs, liked)`` train batches read from ``ratings.csv``.
 
     Featurizing runs in the generator (Python, in tf.data's thread) and
     ``prefetch`` overlaps it with training. Rows arrive grouped by user;
     ``shuffle_buffer`` > 0 mixes them across users (costs memory).
+
+    Args:
+        plan: The first pass (made here if not given).
+        shard: ``(index, count)``: this worker's chunks (see ``stream_features``).
+        steps: Yield exactly this many full batches (workers must step in
+            lockstep); None yields every row, the last batch possibly short.
     """
     import tensorflow as tf
-
-    from course_lib.train import model_inputs
 
     counter = counter or StreamCounter()
 
     def batches():
-        for feats in stream_features(path, movies, chunk_rows, max_rows):
-            train = counter.see(feats)
-            inputs = model_inputs(train, spec)
-            labels = train[LABEL].to_numpy(np.float32)
-            for lo in range(0, len(train), batch_size):
-                yield {k: v[lo:lo + batch_size] for k, v in inputs.items()}, labels[lo:lo + batch_size]
+        feats = stream_features(path, movies, chunk_rows, max_rows, plan=plan, shard=shard)
+        yield from _train_batches(feats, spec, batch_size, counter, steps)
 
     signature = ({name: tf.TensorSpec((None,), _tf_dtype(name, spec)) for name in spec.input_names},
                  tf.TensorSpec((None,), tf.float32))
@@ -317,6 +418,32 @@ def make_streaming_dataset(path, movies: pd.DataFrame, spec, batch_size: int, ch
     if prefetch:
         ds = ds.prefetch(tf.data.AUTOTUNE)
     return ds
+
+
+def _train_batches(feature_chunks, spec, batch_size: int, counter: StreamCounter, steps: int | None):
+    """``(inputs, labels)`` numpy batches of the train rows; full batches only when ``steps`` is set."""
+    from course_lib.train import model_inputs
+
+    done = 0
+    pending: list[pd.DataFrame] = []
+    held = 0
+    for feats in feature_chunks:
+        pending.append(counter.see(feats))
+        held += len(pending[-1])
+        if held < batch_size and steps is not None:
+            continue
+        train = pd.concat(pending, ignore_index=True) if len(pending) > 1 else pending[0]
+        full = len(train) - len(train) % batch_size if steps is not None else len(train)
+        inputs, labels = model_inputs(train, spec), train[LABEL].to_numpy(np.float32)
+        for lo in range(0, full, batch_size):
+            if steps is not None and done == steps:
+                return
+            yield {k: v[lo:lo + batch_size] for k, v in inputs.items()}, labels[lo:lo + batch_size]
+            done += 1
+        pending, held = ([train.iloc[full:]], len(train) - full)
+    if steps is not None and done < steps:
+        raise ValueError(f"the stream ended after {done} of {steps} batches; steps must come from the same "
+                         "plan, shard and batch size (StreamPlan.shard_train_rows).")
 
 
 def _tf_dtype(name: str, spec):
