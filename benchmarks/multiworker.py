@@ -14,7 +14,7 @@ the loop is ours: ``strategy.run(model.train_step, ...)`` per step, the very
 ``WideDeep.train_step`` ``fit`` uses (FTRL for the wide part, Adam for the
 deep part; Keras all-reduces the gradients inside ``optimizer.apply``).
 
-One trap, handled by ``ReplicaBinaryCrossentropy``: the course's models
+One trap, handled by ``benchmarks.scale.compile_for_strategy``: the course's models
 output shape ``(batch,)``, for which ``keras.losses.BinaryCrossentropy``
 averages inside the loss function and returns a scalar, and Keras then skips
 dividing the loss by the number of replicas. Summed over ``n`` workers the
@@ -41,7 +41,6 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from functools import cache
 from pathlib import Path
 
 #: Model size of the test and the 1-vs-2 benchmark (tiny: the CPU is shared).
@@ -89,39 +88,15 @@ def _atomic_write(path: Path, text: str) -> None:
 
 # ----------------------------------------------------------------- training ---
 
-@cache
-def _binary_crossentropy_class():
-    import keras
-
-    @keras.saving.register_keras_serializable(package="benchmarks")
-    class ReplicaBinaryCrossentropy(keras.losses.Loss):
-        """Binary cross-entropy per example, so Keras scales it by 1 / replicas.
-
-        Same value as ``keras.losses.BinaryCrossentropy`` on one replica.
-        """
-
-        def call(self, y_true, y_pred):
-            return keras.losses.binary_crossentropy(y_true[:, None], y_pred[:, None])
-
-    return ReplicaBinaryCrossentropy
-
-
 def build_model(spec, job: Job):
     """The W&D of the run, compiled like ``course_lib.train.compile_model`` but replica-safe.
 
     Call under ``strategy.scope()``: variables, and both optimizers' slots, are created here.
     """
-    import keras
-
+    from benchmarks.scale import compile_for_strategy
     from course_lib.models import build_wide_deep
-    from course_lib.train import DEEP_LEARNING_RATE
 
-    model = build_wide_deep(spec, "wide_deep", seed=job.seed, **job.model)
-    model.compile(optimizer=keras.optimizers.Adam(DEEP_LEARNING_RATE), loss=_binary_crossentropy_class()())
-    # Built here, outside the replica function (a variable made inside strategy.run would be per replica).
-    model.optimizer.build(model.deep.trainable_variables)
-    model.wide_optimizer.build(model.wide.trainable_variables)
-    return model
+    return compile_for_strategy(build_wide_deep(spec, "wide_deep", seed=job.seed, **job.model))
 
 
 def train_loop(model, batches, strategy) -> int:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Iterator
 
@@ -358,8 +359,8 @@ def streaming_spec(first_features: pd.DataFrame, users: list[int], movies: list[
     from course_lib.models import FeatureSpec, make_feature_spec
 
     spec = make_feature_spec(first_features)
-    return FeatureSpec.from_dict({**spec.to_dict(), "users": list(users), "movies": list(movies),
-                                  "movie_pairs": []})
+    return FeatureSpec.from_dict({**spec.to_dict(), "users": [int(u) for u in users],
+                                  "movies": [int(m) for m in movies], "movie_pairs": []})
 
 
 class StreamCounter:
@@ -465,3 +466,202 @@ def get_strategy(name: str):
     if name == "default":
         return tf.distribute.get_strategy()
     raise ValueError(f"unknown strategy {name!r}; use 'default' or 'mirrored'.")
+
+
+@cache
+def _replica_loss_class():
+    import keras
+
+    @keras.saving.register_keras_serializable(package="benchmarks")
+    class ReplicaBinaryCrossentropy(keras.losses.Loss):
+        """Binary cross-entropy returned per example, so Keras divides it by the replica count.
+
+        The course's models output shape ``(batch,)``; on that,
+        ``keras.losses.BinaryCrossentropy`` averages inside the loss function
+        and returns a scalar, and Keras skips its 1 / replicas scaling for
+        scalars: with ``n`` replicas the summed gradients would be ``n`` times
+        the batch mean (FTRL's step is not scale-free). Same value on one replica.
+        """
+
+        def call(self, y_true, y_pred):
+            return keras.losses.binary_crossentropy(y_true[:, None], y_pred[:, None])
+
+    return ReplicaBinaryCrossentropy
+
+
+def compile_for_strategy(model):
+    """Compile like ``course_lib.train.compile_model`` (no metrics) with a replica-safe loss.
+
+    Call under ``strategy.scope()``; builds both optimizers there, since a
+    variable created inside ``strategy.run`` would be per replica.
+    """
+    from course_lib.train import compile_model
+
+    compile_model(model, metrics=False)
+    model.compile(optimizer=model.optimizer, loss=_replica_loss_class()())
+    if getattr(model, "deep", None) is not None:
+        model.optimizer.build(model.deep.trainable_variables)
+    if getattr(model, "wide", None) is not None:
+        model.wide_optimizer.build(model.wide.trainable_variables)
+    return model
+
+
+# ------------------------------------------------------------- the section ---
+
+#: Big releases the section uses when they are already on disk (never downloaded unasked).
+RELEASES = ("ml-32m", "ml-25m")
+
+
+def local_release(names=RELEASES) -> tuple[str, Path] | None:
+    """``(name, folder)`` of the first big release in the cache or the mirror folder, or None.
+
+    Never downloads: a release counts only if its ``ratings.csv`` is extracted in
+    the cache or its zip lies in the ``COURSE_DATA_MIRROR`` folder.
+    """
+    from course_lib.data import DataError, cache_dir, fetch
+
+    mirror = os.environ.get("COURSE_DATA_MIRROR") or ""
+    for name in names:
+        cached = (cache_dir() / name / "ratings.csv").is_file()
+        mirrored = bool(mirror) and "://" not in mirror and (Path(mirror).expanduser() / f"{name}.zip").is_file()
+        if cached or mirrored:
+            try:
+                return name, fetch(name, progress=False)
+            except DataError:
+                continue
+    return None
+
+
+def measure(source: str = "auto", n_users: int = 30_000, n_movies: int = 3_000,
+            chunk_rows: int = DEFAULT_CHUNK_ROWS, train_rows: int = 1_000_000, max_rows: int | None = None,
+            strategy: str = "default", batch_size: int | None = None, workers: tuple[int, ...] = (),
+            multiworker_rows: int = 1_000_000, multiworker_chunk_rows: int = 100_000,
+            log=print) -> dict:
+    """The scale section of ``benchmarks/run.py``: stream a big ``ratings.csv``, return plain data.
+
+    Args:
+        source: "auto" (ml-32m or ml-25m if already on disk, else synthetic),
+            "synthetic", or "ml-25m" / "ml-32m" (fetched if missing).
+        n_users, n_movies: Size of the synthetic csv.
+        chunk_rows: Rows per read.
+        train_rows: Train examples of the one training pass (from the file's start).
+        max_rows: Stream at most about this many rows (None: the whole file).
+        strategy: "default" or "mirrored" (``get_strategy``).
+        batch_size: Rows per step (default: ``course_lib.train.BATCH_SIZE``).
+        workers: Also train with 1 and each of these many local workers
+            (``benchmarks.multiworker``) on the first ``multiworker_rows`` rows.
+        log: Progress printer (None: silent).
+
+    Returns:
+        ``source``, ``real_data``, sizes, ``plan_*`` (first pass), ``read_*`` and
+        ``read_featurize_*`` rows/s, ``train_*`` examples/s, ``peak_rss_mib_*``
+        per stage, ``test`` (AUC on the streamed test rows) and, with ``workers``,
+        ``multiworker`` (``benchmarks.multiworker.compare_workers``).
+    """
+    import shutil
+    import tempfile
+
+    from course_lib.metrics import classification_report
+    from course_lib.models import build_wide_deep
+    from course_lib.train import BATCH_SIZE, predict
+
+    say = log or (lambda *a, **k: None)
+    batch_size = batch_size or BATCH_SIZE
+    out: dict = {"strategy": strategy, "chunk_rows": chunk_rows, "time_correct": True}
+    tmp = None
+    try:
+        release = None
+        if source in ("ml-25m", "ml-32m"):
+            from course_lib.data import fetch
+
+            release = (source, fetch(source))
+        elif source == "auto":
+            release = local_release()
+        elif source != "synthetic":
+            raise ValueError(f"source must be 'auto', 'synthetic', 'ml-25m' or 'ml-32m', got {source!r}")
+        if release:
+            out["source"], folder = release
+            out["real_data"] = True
+        else:
+            tmp = tempfile.mkdtemp(prefix="wd-scale-")
+            gen = write_synthetic_csv(tmp, n_users=n_users, n_movies=n_movies, users_per_call=10_000)
+            folder = Path(tmp)
+            out["source"] = (f"synthetic MovieLens-shaped csv ({n_users:,} users, {gen['rows']:,} rows): "
+                             "no ml-25m/ml-32m in the cache or the mirror")
+            out.update(real_data=False, generate_seconds=gen["seconds"])
+            say(f"  wrote {gen['rows']:,} synthetic rows in {gen['seconds']:.1f} s", flush=True)
+        path = folder / "ratings.csv"
+        out["csv_mib"] = round(path.stat().st_size / 1024 ** 2, 1)
+        movies = load_movies_csv(folder)
+        out["rss_mib_before"] = _rss_mib()
+
+        with _PeakRSS() as mem:
+            plan = plan_stream(path, chunk_rows, max_rows)
+        out.update(rows=plan.rows, chunks=len(plan.chunk_sizes), plan_seconds=round(plan.seconds, 1),
+                   plan_rows_per_s=round(plan.rows / plan.seconds, 0),
+                   history_train_ratings=int(sum(plan.chunk_train_rows)),
+                   history_mib=round(plan.history.nbytes / 1024 ** 2, 1), peak_rss_mib_plan=mem.mib)
+        t = time.perf_counter()
+        rows = sum(len(c) for c in stream_ratings(path, chunk_rows, max_rows))
+        out["read_rows_per_s"] = round(rows / (time.perf_counter() - t), 0)
+        with _PeakRSS() as mem:
+            t = time.perf_counter()
+            first, feat_rows = None, 0
+            for feats in stream_features(path, movies, plan=plan):
+                first = feats if first is None else first
+                feat_rows += len(feats)
+            feat_s = time.perf_counter() - t
+        out.update(read_featurize_rows_per_s=round(feat_rows / feat_s, 0), read_featurize_seconds=round(feat_s, 1),
+                   peak_rss_mib_featurize=mem.mib)
+        say(f"  first pass {out['plan_rows_per_s']:,.0f} rows/s (history {out['history_mib']} MiB); "
+            f"read {out['read_rows_per_s']:,.0f} rows/s; read+featurize {out['read_featurize_rows_per_s']:,.0f} "
+            "rows/s", flush=True)
+
+        spec = streaming_spec(first, plan.users, plan.movies)
+        dist = get_strategy(strategy)
+        out["replicas"] = int(dist.num_replicas_in_sync)
+        with dist.scope():  # variables (and both optimizers) created under the strategy
+            model = compile_for_strategy(build_wide_deep(spec, "wide_deep", seed=1))
+        counter = StreamCounter(keep_test=100_000)
+        steps = min(train_rows, int(sum(plan.chunk_train_rows))) // batch_size
+        ds = make_streaming_dataset(path, movies, spec, batch_size, plan=plan, counter=counter, steps=steps)
+        with _PeakRSS() as mem:
+            t = time.perf_counter()
+            model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
+            train_s = time.perf_counter() - t
+        test = counter.test_rows()
+        out.update({"train_rows": steps * batch_size, "train_seconds": round(train_s, 1),
+                    "train_examples_per_s": round(steps * batch_size / train_s, 0),
+                    "streamed_rows_train_pass": counter.rows, "peak_rss_mib_train": mem.mib,
+                    "batch_size": batch_size, "epochs": 1, "test_rows_evaluated": len(test)})
+        if len(test) and test[LABEL].nunique() == 2:
+            out["test"] = classification_report(test[LABEL].to_numpy(), predict(model, test, spec))
+        say(f"  trained {out['train_examples_per_s']:,.0f} examples/s (end to end, streaming)", flush=True)
+        if workers:
+            from benchmarks.multiworker import compare_workers
+
+            out["multiworker"] = compare_workers(folder, (1, *workers), global_batch=batch_size,
+                                                 chunk_rows=multiworker_chunk_rows, max_rows=multiworker_rows)
+            out["multiworker_rows"] = multiworker_rows
+            for n, res in out["multiworker"].items():
+                say(f"  {n} worker(s): {res['global_examples_per_s']:,.0f} examples/s, "
+                    f"peak RSS {res['peak_rss_mib_per_worker']} MiB per worker", flush=True)
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _rss_mib() -> float | None:
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return round(psutil.Process().memory_info().rss / 1024 ** 2, 1)
+
+
+def _PeakRSS():
+    # The harness's sampler (this process and its children); imported late: run.py imports this module.
+    from benchmarks.run import PeakRSS
+
+    return PeakRSS(children_only=False)
