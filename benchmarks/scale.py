@@ -612,7 +612,7 @@ def measure(source: str = "auto", n_users: int = 30_000, n_movies: int = 3_000,
                 feat_rows += len(feats)
             feat_s = time.perf_counter() - t
         out.update(read_featurize_rows_per_s=round(feat_rows / feat_s, 0), read_featurize_seconds=round(feat_s, 1),
-                   peak_rss_mib_featurize=mem.mib)
+                   peak_rss_mib_featurize=mem.mib, rss_growth_mib_featurize=_growth(mem.mib, out["rss_mib_before"]))
         say(f"  first pass {out['plan_rows_per_s']:,.0f} rows/s (history {out['history_mib']} MiB); "
             f"read {out['read_rows_per_s']:,.0f} rows/s; read+featurize {out['read_featurize_rows_per_s']:,.0f} "
             "rows/s", flush=True)
@@ -633,6 +633,7 @@ def measure(source: str = "auto", n_users: int = 30_000, n_movies: int = 3_000,
         out.update({"train_rows": steps * batch_size, "train_seconds": round(train_s, 1),
                     "train_examples_per_s": round(steps * batch_size / train_s, 0),
                     "streamed_rows_train_pass": counter.rows, "peak_rss_mib_train": mem.mib,
+                    "rss_growth_mib_train": _growth(mem.mib, out["rss_mib_before"]),
                     "batch_size": batch_size, "epochs": 1, "test_rows_evaluated": len(test)})
         if len(test) and test[LABEL].nunique() == 2:
             out["test"] = classification_report(test[LABEL].to_numpy(), predict(model, test, spec))
@@ -650,6 +651,46 @@ def measure(source: str = "auto", n_users: int = 30_000, n_movies: int = 3_000,
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def render(sc: dict) -> list[str]:
+    """Markdown lines of the section for RESULTS.md, from ``measure``'s dict."""
+    from benchmarks.run import md_table
+
+    rows = [["first pass: ids, split, train ratings by (movie, time)", f"{sc['plan_rows_per_s']:,.0f} rows/s",
+             f"{sc['rows']:,} rows in {sc['chunks']} chunks, {sc['plan_seconds']:.1f} s; history of "
+             f"{sc['history_train_ratings']:,} train ratings = {sc['history_mib']} MiB; "
+             f"peak RSS {sc['peak_rss_mib_plan']} MiB"],
+            ["read (pandas chunks, complete users)", f"{sc['read_rows_per_s']:,.0f} rows/s", ""],
+            ["read + featurize (second pass)", f"{sc['read_featurize_rows_per_s']:,.0f} rows/s",
+             f"{sc['read_featurize_seconds']:.1f} s; peak process RSS {sc['peak_rss_mib_featurize']} MiB "
+             f"(+{sc['rss_growth_mib_featurize']} MiB over the {sc['rss_mib_before']} MiB before streaming)"],
+            ["train W&D, one pass, streamed through tf.data", f"{sc['train_examples_per_s']:,.0f} examples/s",
+             f"{sc['train_rows']:,} train rows of the first {sc['streamed_rows_train_pass']:,} streamed, "
+             f"in {sc['train_seconds']:.1f} s (featurizing overlapped), "
+             f"peak RSS {sc['peak_rss_mib_train']} MiB (+{sc['rss_growth_mib_train']} MiB)"]]
+    real = "the real release" if sc.get("real_data") else "synthetic data"
+    lines = [f"Source: {sc['source']} ({real}), {sc['csv_mib']} MiB csv, chunks of {sc['chunk_rows']:,} rows, "
+             f"strategy `{sc['strategy']}` ({sc['replicas']} replica(s)). Movie statistics are time-correct "
+             "(two passes; see `benchmarks/README.md`).", "",
+             *md_table(["Stage", "Throughput", "Notes"], rows)]
+    if "test" in sc:
+        lines += ["", f"Sanity check: test ROC AUC {sc['test']['roc_auc']:.4f} on the first "
+                  f"{sc['test_rows_evaluated']:,} streamed test rows after one pass."]
+    if sc.get("multiworker"):
+        mw = [[n, f"{r['global_examples_per_s']:,.0f}", f"{r['train_seconds']:.1f} s", f"{r['steps']:,}",
+               f"{r['prepare_seconds']:.1f} s", f"{r['peak_rss_mib_per_worker']} MiB", f"{r['wall_seconds']:.1f} s"]
+              for n, r in sc["multiworker"].items()]
+        lines += ["", f"MultiWorkerMirroredStrategy on this machine (`benchmarks/multiworker.py`, worker processes "
+                  f"on 127.0.0.1), the first {sc['multiworker_rows']:,} rows, global batch "
+                  f"{next(iter(sc['multiworker'].values()))['global_batch']:,}; slowest worker:", "",
+                  *md_table(["Workers", "Examples/s (global)", "Train", "Steps", "First pass + spec",
+                             "Peak RSS per worker", "Wall (incl. start)"], mw)]
+    return lines
+
+
+def _growth(peak, before):
+    return round(peak - before, 1) if peak and before else None
 
 
 def _rss_mib() -> float | None:
