@@ -706,3 +706,35 @@ def _PeakRSS():
     from benchmarks.run import PeakRSS
 
     return PeakRSS(children_only=False)
+
+
+def main(argv=None) -> int:
+    """``python -m benchmarks.scale``: the scale section alone; prints its table and writes no file."""
+    import argparse
+    import json
+
+    p = argparse.ArgumentParser(prog="python -m benchmarks.scale", description=main.__doc__)
+    p.add_argument("--source", default="auto", choices=("auto", "synthetic", *RELEASES),
+                   help="auto: ml-32m/ml-25m if already on disk, else a synthetic csv")
+    p.add_argument("--users", type=int, default=30_000, help="users of the synthetic csv")
+    p.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS)
+    p.add_argument("--train-rows", type=int, default=1_000_000, help="train examples of the training pass")
+    p.add_argument("--max-rows", type=int, default=None, help="stream at most about this many rows")
+    p.add_argument("--strategy", default="default", choices=("default", "mirrored"))
+    p.add_argument("--workers", type=int, nargs="*", default=[], help="also compare 1 and N local workers")
+    p.add_argument("--json", help="also write the figures to this file")
+    args = p.parse_args(argv)
+    from course_lib.runtime import configure_environment, configure_tensorflow
+
+    configure_environment()
+    configure_tensorflow()
+    res = measure(args.source, n_users=args.users, chunk_rows=args.chunk_rows, train_rows=args.train_rows,
+                  max_rows=args.max_rows, strategy=args.strategy, workers=tuple(args.workers))
+    print("\n".join(render(res)))
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
