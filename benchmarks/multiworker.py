@@ -175,6 +175,7 @@ def run_worker(job: Job) -> dict:
     done = train_loop(model, batches, strategy)
     train_s = time.perf_counter() - t
     out = Path(job.out)
+    out.mkdir(parents=True, exist_ok=True)
     if index == 0:
         tmp = out / "model.tmp.keras"
         model.save(tmp)
