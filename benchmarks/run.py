@@ -62,7 +62,8 @@ RANKING_ALL_SEEDS_BEFORE_S = 12 * 60
 
 #: Sizes per mode. "quick" is for developing the harness, not for reading figures.
 CONFIG = {
-    "full": {"notebooks": None, "seeds": [1, 2, 3, 4, 5], "epochs": 8, "ranking_users": 100,
+    # "epochs": None trains with the course's own budget (course_lib.train.TRAINING), as the lessons do.
+    "full": {"notebooks": None, "seeds": [1, 2, 3, 4, 5], "epochs": None, "ranking_users": 100,
              "speed_epochs": 5, "latency_users": 200, "batch_users": 32,
              "sparrow_fraction": 1.0, "sparrow_epochs": 5,
              "scale_users": 30_000, "scale_movies": 3_000, "scale_chunk_rows": 500_000,
@@ -480,7 +481,8 @@ def render_quality(q: dict, results: dict) -> list[str]:
                      mean_std_cell(s["hr@10"], 3), mean_std_cell(s["ndcg@10"], 3),
                      f"{s['train_seconds']['mean']:.1f} s"])
     return [f"{q['dataset']}, course split ({q['train_rows']:,} train / {q['test_rows']:,} test rows), "
-            f"`train_model(..., epochs={q['max_epochs']}, seed=s)` with early stopping, seeds {q['seeds']}. "
+            f"`train_model(..., epochs={q['max_epochs'] or 'TRAINING.max_epochs'}, seed=s)` with early stopping, "
+            f"seeds {q['seeds']}. "
             f"Mean ± sample std. HR@10 / NDCG@10 over the full catalogue for a fixed sample of "
             f"{q['ranking_users']} users (seeds {q['ranking_seeds']}).", "",
             *md_table(["Model", "ROC AUC", "PR AUC", "Log loss", "HR@10", "NDCG@10", "Train time"], rows)]
@@ -488,6 +490,8 @@ def render_quality(q: dict, results: dict) -> list[str]:
 
 # ---------------------------------------------------------------- training ---
 
+#: How many times W&D (prefetch) is timed; the target reads the median.
+TRAINING_REPEATS = 3
 #: ``model`` of the training rows that time ``make_dataset`` alone.
 PIPELINE_ONLY = "input pipeline only"
 
@@ -526,16 +530,21 @@ def bench_training(ctx: Context) -> dict:
             pass
         rows.append({"model": PIPELINE_ONLY, "pipeline": "make_dataset", "prefetch": prefetch,
                      "examples_per_s": round(n / (time.perf_counter() - start), 1)})
+    # W&D with prefetch (the target) runs TRAINING_REPEATS times and reports the median.
     runs = [(name, prefetch) for name in MODELS for prefetch in (True, False)]
+    runs += [("wide_deep", True)] * (TRAINING_REPEATS - 1)
     for name, prefetch in runs:
-        # Compiled as train_model compiles it (same optimizer, loss and AUC metric), without validation.
+        # Compiled and fed as train_model does (Adam + BCE; the table encoded once), without validation.
         model = compile_model(build_wide_deep(spec, name, seed=1))
+        start = time.perf_counter()
+        ds = make_dataset(train, spec, BATCH_SIZE, shuffle=True, seed=1, prefetch=prefetch, encoder=model.encoder)
+        encode_s = time.perf_counter() - start
         timer = EpochTimer()
-        model.fit(pipelines[prefetch](), epochs=epochs, verbose=0, callbacks=[timer])
+        model.fit(ds, epochs=epochs, verbose=0, callbacks=[timer], shuffle=False)
         steady = timer.times[1:]
         eps = n * len(steady) / sum(steady)
         rows.append({"model": name, "pipeline": "make_dataset", "prefetch": prefetch, "examples_per_s": round(eps, 1),
-                     "first_epoch_s": round(timer.times[0], 2),
+                     "first_epoch_s": round(timer.times[0], 2), "encode_s": round(encode_s, 2),
                      "steady_epoch_s": round(float(np.mean(steady)), 3), "epochs_timed": len(steady)})
         print(f"  {name} prefetch={prefetch}: {eps:,.0f} examples/s", flush=True)
         del model
@@ -556,7 +565,9 @@ def render_training(t: dict, results: dict) -> list[str]:
                "so `make_dataset` is (close to) the bottleneck: it can barely deliver what the model consumes.")
     return [f"{t['device']}, batch {t['batch_size']} (`course_lib.train.BATCH_SIZE`), {t['train_rows']:,} "
             f"training rows of {t['dataset']}, {t['epochs']} epochs: the first (tracing) is excluded, the "
-            "others are averaged. Compiled as `train_model` does (Adam, BCE, AUC metric), no validation.", "",
+            "others are averaged. Compiled and fed as `train_model` does (Adam, BCE; the table encoded once by the "
+            "model's `InputEncoder`, so no lookup per step), no validation; W&D with prefetch is timed "
+            f"{TRAINING_REPEATS} times and the target reads the median.", "",
             *md_table(["Model", "Prefetch", "Examples/s", "First epoch", "Steady epoch"], rows), "",
             f"`make_dataset` alone delivers {pipe[True]:,.0f} examples/s, {ratio:.1f}x what W&D consumes "
             f"with it, {verdict} Prefetching changes W&D throughput by {gain:+.0%} (on 2 shared cores the "
@@ -762,7 +773,7 @@ def bench_scale(ctx: Context) -> dict:
         strategy = scale.get_strategy(ctx.args.strategy)
         out["replicas"] = int(strategy.num_replicas_in_sync)
         with strategy.scope():  # variables (and both optimizers) created under the strategy
-            model = compile_model(build_wide_deep(spec, "wide_deep", seed=1), metrics=False)
+            model = compile_model(build_wide_deep(spec, "wide_deep", seed=1))
         counter = scale.StreamCounter(keep_test=100_000)
         # Training streams the first rows only (the featurize pass above covered them all), for the time budget.
         train_max = min(x for x in (max_rows, ctx.cfg["scale_train_rows"]) if x is not None)
@@ -874,7 +885,8 @@ def _wd_examples_per_s(results: dict) -> float | None:
     tr = ok_section(results, "training")
     if not tr:
         return None
-    return next(r["examples_per_s"] for r in tr["rows"] if r["model"] == "wide_deep" and r["prefetch"])
+    runs = [r["examples_per_s"] for r in tr["rows"] if r["model"] == "wide_deep" and r["prefetch"]]
+    return float(np.median(runs)) if runs else None
 
 
 #: Every goal of the benchmark, in report order.
@@ -895,7 +907,7 @@ TARGETS = (
     Target("sparrow_time_ratio", "Sparrow train time / our W&D train time", ">=", 10, RATIO, _sparrow_time_ratio,
            "Sparrow's cost is its batch size of 12; ours is bound by per-step overhead — a larger batch or "
            "fewer epochs for ours widens the ratio."),
-    Target("examples_per_s", "W&D training examples/s (steady state, prefetch)", ">=", 150_000, RATE,
+    Target("examples_per_s", "W&D training examples/s (steady state, prefetch, median of 3)", ">=", 150_000, RATE,
            _wd_examples_per_s,
            "Larger batches, pre-indexing the string genres outside the model (no StringLookup per step), "
            "dropping the in-training AUC metric, or an idle/larger machine."),
