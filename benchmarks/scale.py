@@ -40,9 +40,10 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from course_lib.columns import GENRES, ITEM, LABEL, RATING, SPLIT, TIMESTAMP, TITLE, USER, YEAR
+from course_lib.columns import GENRES, ITEM, LABEL, RATING, SPLIT, TIMESTAMP, TITLE, USER
 from course_lib.features import (
-    PRIOR_RATING, SHRINKAGE, genre_vocabulary, movie_genre_columns, user_history_features,
+    assemble, earlier_rating_sums, genre_vocabulary, median_year, movie_columns, movie_years, rating_index,
+    user_history_features,
 )
 from course_lib.split import make_task
 
@@ -186,40 +187,29 @@ def id_vocabularies(path: str | os.PathLike, chunk_rows: int = 2_000_000,
 # --------------------------------------------------------------- features ---
 
 class MovieHistory:
-    """Every ``train`` rating of the file, indexed by (movie, time): the first pass.
+    """Every ``train`` rating of the file, indexed by (movie, time): the first pass's product.
 
     Movie statistics must use only train ratings strictly earlier in time, of
     any user; a user-grouped file delivers them out of time order, so the
-    first pass keeps them all (24 bytes each: a sorted int64 (movie, time)
-    key and two float64 prefix sums, about 400 MiB for ml-25m's 17.7M train
-    ratings) and the second pass looks each row up with two binary searches.
-    Prefix sums of half-star ratings and their squares are exact in float64,
-    so the statistics equal ``build_features``' bit for bit.
+    first pass keeps them all in the feature core's ``rating_index`` (24
+    bytes each: a sorted int64 (movie, time) key and two float64 prefix
+    sums; about 400 MiB for ml-25m's ~17.7M train ratings) and the second
+    pass looks rows up with ``earlier_rating_sums``, as ``build_features`` does.
 
     Args:
         movie, time, rating: The train ratings (any order).
     """
 
     def __init__(self, movie: np.ndarray, time: np.ndarray, rating: np.ndarray):
-        order = np.lexsort((time, movie))
-        self.keys = movie[order].astype(np.int64) * _KEY_SHIFT + time[order].astype(np.int64)
-        r = rating[order].astype(np.float64)
-        self.c1 = np.r_[0.0, np.cumsum(r)]
-        self.c2 = np.r_[0.0, np.cumsum(r * r)]
+        self.index = rating_index(movie, time, rating)
 
     @property
     def nbytes(self) -> int:
-        return self.keys.nbytes + self.c1.nbytes + self.c2.nbytes
+        return sum(a.nbytes for a in self.index)
 
     def sums(self, movie_ids: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Count, sum and sum of squares of each movie's train ratings strictly before each time."""
-        movie_ids = np.asarray(movie_ids, dtype=np.int64)
-        lo = np.searchsorted(self.keys, movie_ids * _KEY_SHIFT, side="left")
-        hi = np.searchsorted(self.keys, movie_ids * _KEY_SHIFT + np.asarray(times, dtype=np.int64), side="left")
-        return (hi - lo).astype(np.float64), self.c1[hi] - self.c1[lo], self.c2[hi] - self.c2[lo]
-
-
-_KEY_SHIFT = np.int64(1) << 33  # timestamps < 2**33 s (year 2242)
+        return earlier_rating_sums(self.index, movie_ids, times)
 
 
 @dataclass
@@ -286,6 +276,9 @@ def plan_stream(path: str | os.PathLike, chunk_rows: int = DEFAULT_CHUNK_ROWS,
 class StreamingFeaturizer:
     """Course features for chunks of complete users, with time-correct movie statistics.
 
+    Every column comes from the feature core of ``course_lib.features``; only
+    the movie statistics' running sums come from the file-wide ``MovieHistory``.
+
     Args:
         movies: The movies table (genres, years).
         history: The file's train ratings (``plan_stream(...).history``).
@@ -294,44 +287,20 @@ class StreamingFeaturizer:
     def __init__(self, movies: pd.DataFrame, history: MovieHistory):
         self.movies, self.history = movies, history
         self.vocab = genre_vocabulary(movies)
+        self.year_fill = median_year(movies)
 
     def movie_statistics(self, movie_ids: np.ndarray, times: np.ndarray) -> pd.DataFrame:
         """Movie columns from train ratings strictly before each row's time (any user)."""
-        count, s1, s2 = self.history.sums(movie_ids, times)
-        return _movie_columns(count, s1, s2, movie_ids, self.movies)
+        return movie_columns(*self.history.sums(movie_ids, times), movie_years(movie_ids, self.movies))
 
     def transform(self, chunk: pd.DataFrame) -> pd.DataFrame:
         """Feature rows of one chunk of complete users (columns and values as ``build_features``)."""
         task = make_task(chunk)
         movie_ids = task[ITEM].to_numpy(np.int64)
-        base = task[[USER, ITEM, TIMESTAMP, RATING, LABEL, SPLIT]].reset_index(drop=True)
-        genres = movie_genre_columns(movie_ids, self.movies, self.vocab)
-        user = user_history_features(task, self.movies, self.vocab).reset_index(drop=True)
+        base = task[[USER, ITEM, TIMESTAMP, RATING, LABEL, SPLIT]]
+        user = user_history_features(task, self.movies, self.vocab)
         movie = self.movie_statistics(movie_ids, task[TIMESTAMP].to_numpy(np.int64))
-        return _fill_years(pd.concat([base, genres, user, movie], axis=1), self.movies)
-
-
-def _movie_columns(count, s1, s2, movie_ids, movies):
-    # TEMP: replaced by the feature core once course_lib.features exposes it.
-    mean = (s1 + SHRINKAGE * PRIOR_RATING) / (count + SHRINKAGE)
-    var = np.where(count > 1, (s2 - s1 ** 2 / np.maximum(count, 1)) / np.maximum(count - 1, 1), 0.0)
-    pos = pd.Index(movies[ITEM]).get_indexer(movie_ids)
-    years = movies[YEAR].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
-    return pd.DataFrame({
-        "movie_rating_count": np.log1p(count).astype(np.float32),
-        "movie_rating_mean": mean.astype(np.float32),
-        "movie_rating_std": np.sqrt(np.maximum(var, 0)).astype(np.float32),
-        "movie_year": np.where(pos >= 0, years[np.maximum(pos, 0)], np.nan).astype(np.float32),
-    })
-
-
-def _fill_years(out, movies):
-    # TEMP: replaced by the feature core's release-year fill.
-    from course_lib.features import _median_year
-    out["movie_year"] = out["movie_year"].fillna(_median_year(movies))
-    out["user_year_mean"] = out["user_year_mean"].fillna(out["movie_year"]).astype(np.float32)
-    out["movie_year"] = out["movie_year"].astype(np.float32)
-    return out
+        return assemble(base, movie_ids, user, movie, self.movies, self.vocab, self.year_fill)
 
 
 def stream_features(path, movies: pd.DataFrame, chunk_rows: int = DEFAULT_CHUNK_ROWS,
@@ -356,7 +325,7 @@ def stream_features(path, movies: pd.DataFrame, chunk_rows: int = DEFAULT_CHUNK_
 
 def streaming_spec(first_features: pd.DataFrame, users: list[int], movies: list[int]):
     """A ``FeatureSpec`` for the stream: normalisation from the first chunk, full id vocabularies."""
-    from course_lib.models import FeatureSpec, make_feature_spec
+    from course_lib.features import FeatureSpec, make_feature_spec
 
     spec = make_feature_spec(first_features)
     return FeatureSpec.from_dict({**spec.to_dict(), "users": [int(u) for u in users],
@@ -490,14 +459,14 @@ def _replica_loss_class():
 
 
 def compile_for_strategy(model):
-    """Compile like ``course_lib.train.compile_model`` (no metrics) with a replica-safe loss.
+    """Compile like ``course_lib.train.compile_model``, with a replica-safe loss.
 
     Call under ``strategy.scope()``; builds both optimizers there, since a
     variable created inside ``strategy.run`` would be per replica.
     """
     from course_lib.train import compile_model
 
-    compile_model(model, metrics=False)
+    compile_model(model)
     model.compile(optimizer=model.optimizer, loss=_replica_loss_class()())
     if getattr(model, "deep", None) is not None:
         model.optimizer.build(model.deep.trainable_variables)
