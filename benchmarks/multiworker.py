@@ -8,11 +8,13 @@ so all copies stay identical. Workers featurize disjoint chunks of the file
 (chunk ``i`` goes to worker ``i % n``, ``benchmarks.scale.stream_features``)
 and run the same number of steps (the smallest share, from the first pass).
 
-Keras 3's ``fit`` does not accept a multi-worker distributed dataset
-(keras-team/keras#20585; here it fails converting the per-replica batch), so
-the loop is ours: ``strategy.run(model.train_step, ...)`` per step, the very
-``WideDeep.train_step`` ``fit`` uses (FTRL for the wide part, Adam for the
-deep part; Keras all-reduces the gradients inside ``optimizer.apply``).
+Keras 3's ``fit`` under this strategy is reported broken
+(keras-team/keras#20585: TensorFlow's multi-worker tutorial fails since TF
+2.16). Here, ``fit`` on the workers' distributed dataset fails too
+(``ValueError: Attempt to convert a value ({'user_id': PerReplica:...})``),
+so the loop is ours: ``strategy.run(model.train_step, ...)`` per step, the
+very ``WideDeep.train_step`` ``fit`` calls (FTRL for the wide part, Adam for
+the deep part; Keras all-reduces the gradients inside ``optimizer.apply``).
 
 One trap, handled by ``benchmarks.scale.compile_for_strategy``: the course's models
 output shape ``(batch,)``, for which ``keras.losses.BinaryCrossentropy``
@@ -331,18 +333,25 @@ def main(argv=None) -> int:
         job = Job.load(args.job) if args.job else _job_from_args(args)
         print(json.dumps(run_worker(job)), flush=True)
         return 0
+    made = None
     if args.synthetic_users:
         from benchmarks.scale import write_synthetic_csv
 
-        args.data = args.data or tempfile.mkdtemp(prefix="wd-mw-data-")
+        made = None if args.data else tempfile.mkdtemp(prefix="wd-mw-data-")
+        args.data = args.data or made
         info = write_synthetic_csv(args.data, n_users=args.synthetic_users, n_movies=3_000, users_per_call=10_000)
         print(f"wrote {info['rows']:,} rows to {args.data}", flush=True)
-    if args.compare:
-        print(json.dumps(compare_workers(args.data, (1, args.workers), args.global_batch, args.chunk_rows,
-                                         args.max_rows, args.max_steps, TINY_MODEL if args.tiny else {}),
-                         indent=1))
-        return 0
-    res = launch_local(_job_from_args(args), args.workers)
+    try:
+        if args.compare:
+            res = compare_workers(args.data, (1, args.workers), args.global_batch, args.chunk_rows, args.max_rows,
+                                  args.max_steps, TINY_MODEL if args.tiny else {})
+        else:
+            res = launch_local(_job_from_args(args), args.workers)
+    finally:
+        if made:
+            import shutil
+
+            shutil.rmtree(made, ignore_errors=True)
     print(json.dumps(res, indent=1))
     return 0
 

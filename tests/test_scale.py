@@ -134,3 +134,14 @@ def test_two_workers_train_like_one_worker_on_the_same_global_batches(csv_folder
     assert np.abs(p_ref - p_init).max() > 1e-2
     print(f"max |chief - reference| = {np.abs(p_chief - p_ref).max():.2e}")
     np.testing.assert_allclose(p_chief, p_ref, rtol=0, atol=1e-5)
+
+
+def test_auto_source_takes_a_big_release_only_when_already_on_disk(tmp_path, monkeypatch, no_network):
+    from benchmarks import scale
+    from course_lib.data import _MARKER
+
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    assert scale.local_release() is None  # nothing cached, no mirror: synthetic, and no download
+    scale.write_synthetic_csv(tmp_path / "ml-25m", n_users=5, n_movies=20, ratings_per_user=(5, 10))
+    (tmp_path / "ml-25m" / _MARKER).write_text("")
+    assert scale.local_release() == ("ml-25m", tmp_path / "ml-25m")
