@@ -187,7 +187,7 @@ def run_worker(job: Job) -> dict:
               "examples": done * job.global_batch // n, "prepare_seconds": round(prepared - start, 2),
               "train_seconds": round(train_s, 2),
               "global_examples_per_s": round(done * job.global_batch / train_s, 0),
-              "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+              "peak_rss_mib": peak_rss_mib(),
               "history_mib": round(plan.history.nbytes / 1024 ** 2, 1), "finished": True}
     _atomic_write(out / f"worker-{index}.json", json.dumps(report))
     return report
@@ -277,6 +277,23 @@ def launch_local(job: Job, num_workers: int, timeout: float = 600) -> dict:
         raise RuntimeError(f"multi-worker run failed or timed out after {wall:.0f} s:\n{tails}")
     reports = [json.loads((out / f"worker-{i}.json").read_text()) for i in range(num_workers)]
     return {"workers": reports, "wall_seconds": round(wall, 1), "model": str(out / "model.keras")}
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory in MiB.
+
+    Linux: ``VmHWM``, which starts afresh at ``exec``; ``ru_maxrss`` would
+    carry over the launching process's peak (the worker is forked from it).
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return round(peak / (1024 ** 2 if sys.platform == "darwin" else 1024), 1)
 
 
 def _tail(path: Path, chars: int = 3000) -> str:
