@@ -592,15 +592,17 @@ def measure(source: str = "auto", n_users: int = 30_000, n_movies: int = 3_000,
         with dist.scope():  # variables (and both optimizers) created under the strategy
             model = compile_for_strategy(build_wide_deep(spec, "wide_deep", seed=1))
         counter = StreamCounter(keep_test=100_000)
-        steps = min(train_rows, int(sum(plan.chunk_train_rows))) // batch_size
+        # Full batches only; a file with less than one batch trains on what it has.
+        steps = min(train_rows, int(sum(plan.chunk_train_rows))) // batch_size or None
         ds = make_streaming_dataset(path, movies, spec, batch_size, plan=plan, counter=counter, steps=steps)
         with _PeakRSS() as mem:
             t = time.perf_counter()
             model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
             train_s = time.perf_counter() - t
         test = counter.test_rows()
-        out.update({"train_rows": steps * batch_size, "train_seconds": round(train_s, 1),
-                    "train_examples_per_s": round(steps * batch_size / train_s, 0),
+        trained = steps * batch_size if steps else counter.train_rows
+        out.update({"train_rows": trained, "train_seconds": round(train_s, 1),
+                    "train_examples_per_s": round(trained / train_s, 0),
                     "streamed_rows_train_pass": counter.rows, "peak_rss_mib_train": mem.mib,
                     "rss_growth_mib_train": _growth(mem.mib, out["rss_mib_before"]),
                     "batch_size": batch_size, "epochs": 1, "test_rows_evaluated": len(test)})
