@@ -169,21 +169,6 @@ def load_movies_csv(folder: str | os.PathLike) -> pd.DataFrame:
     return load_movies("ml-25m", path=folder)
 
 
-def id_vocabularies(path: str | os.PathLike, chunk_rows: int = 2_000_000,
-                    max_rows: int | None = None) -> tuple[list[int], list[int]]:
-    """Sorted user and movie ids of ``ratings.csv``, reading only the id columns."""
-    path = _ratings_path(path)
-    users, movies = set(), set()
-    n = 0
-    for raw in pd.read_csv(path, usecols=["userId", "movieId"], dtype="int64", chunksize=chunk_rows):
-        users.update(np.unique(raw["userId"].to_numpy()).tolist())
-        movies.update(np.unique(raw["movieId"].to_numpy()).tolist())
-        n += len(raw)
-        if max_rows is not None and n >= max_rows:
-            break
-    return sorted(users), sorted(movies)
-
-
 # --------------------------------------------------------------- features ---
 
 class MovieHistory:
