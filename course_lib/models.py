@@ -430,6 +430,20 @@ class WideDeep(keras.Model):
                 metric.update_state(loss)
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
+    def compile_from_config(self, config):
+        """Re-compile on load, building each optimizer on the variables it steps.
+
+        Keras' default builds ``optimizer`` on *all* trainable variables, but
+        ``train_step`` gives it only the deep ones and ``wide_optimizer`` the
+        wide ones: built that way, a reloaded model restores both optimizers'
+        state instead of warning "Skipping variable loading for optimizer".
+        """
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built and self.deep is not None:
+            self.optimizer.build(self.deep.trainable_variables)
+        if self.built and self.wide is not None:
+            self.wide_optimizer.build(self.wide.trainable_variables)
+
     def get_config(self):
         return {
             **super().get_config(),

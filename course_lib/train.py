@@ -138,7 +138,8 @@ def train_model(model, features: pd.DataFrame, spec, epochs: int = 10, batch_siz
     hist = model.fit(
         make_dataset(train, spec, batch_size, shuffle=True, seed=seed),
         validation_data=make_dataset(val, spec, 4096),
-        epochs=epochs, callbacks=[early], verbose=0,
+        # The dataset shuffles itself (seeded); Keras' own shuffle does not apply to tf.data.
+        epochs=epochs, callbacks=[early], verbose=0, shuffle=False,
     )
     history = pd.DataFrame(hist.history)
     history.index = pd.RangeIndex(1, len(history) + 1, name="epoch")

@@ -73,6 +73,35 @@ def test_no_error_outputs(notebook):
             )
 
 
+#: Text that means a framework talked to the learner: a Python warning
+#: ("UserWarning: ..."), or TensorFlow's C++ start-up chatter.
+NOISE = re.compile(r"\b[A-Z]\w*Warning\b:|warnings\.warn|absl::|cudart_stub|cpu_feature_guard|"
+                   r"oneDNN custom operations|Skipping variable loading")
+
+
+def _output_texts(out: dict) -> list[str]:
+    texts = [out.get("text", "")]
+    texts += [v for k, v in out.get("data", {}).items() if k.startswith("text/")]
+    return ["".join(t) if isinstance(t, list) else str(t) for t in texts]
+
+
+def test_no_stderr_or_warning_outputs(notebook):
+    """A learner sees no red stderr box and no framework warning (silenced at the source)."""
+    path, nb = notebook
+    for i, cell in enumerate(_code_cells(nb)):
+        for out in cell.get("outputs", []):
+            assert not (out.get("output_type") == "stream" and out.get("name") == "stderr"), (
+                f"{path.name}: code cell {i} stored stderr: {''.join(out.get('text', ''))[:300]!r}; "
+                "silence it at its source (course_lib.runtime, the library call), then re-execute"
+            )
+            for text in _output_texts(out):
+                m = NOISE.search(text)
+                assert not m, (
+                    f"{path.name}: code cell {i} shows framework noise {m.group(0)!r}: "
+                    f"{text[max(0, m.start() - 100):m.end() + 150]!r}"
+                )
+
+
 def test_first_code_cell_sets_up_the_notebook(notebook):
     path, nb = notebook
     code = _code_cells(nb)
