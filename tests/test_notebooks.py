@@ -160,3 +160,31 @@ def test_no_dataset_files_tracked():
     bad = [f for f in files.splitlines()
            if Path(f).name in ("ratings.csv", "u.data", "ratings.dat") or f.endswith(".zip")]
     assert not bad, f"dataset files are tracked by git (the licence forbids redistribution): {bad}"
+
+
+GLOSSARY = REPO / "docs" / "glossary.md"
+#: Words the lessons use before (or without) defining them at length (issue 13).
+GLOSSARY_TERMS = ("ROC AUC", "Logit and sigmoid", "Log loss", "PR AUC", "HR@10 and NDCG@10", "FTRL and L1",
+                  "Out-of-vocabulary ids", "PCA", "Embedding", "Cross feature",
+                  "Memorization and generalization", "Leakage")
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lowercase, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_glossary_defines_the_course_words():
+    headings = re.findall(r"^## (.+)$", GLOSSARY.read_text(encoding="utf-8"), re.M)
+    missing = [t for t in GLOSSARY_TERMS if t not in headings]
+    assert not missing, f"docs/glossary.md lacks the headings {missing}"
+
+
+def test_glossary_links_resolve():
+    anchors = {_slug(h) for h in re.findall(r"^## (.+)$", GLOSSARY.read_text(encoding="utf-8"), re.M)}
+    for path in ALL + [REPO / "README.md"]:
+        text = path.read_text(encoding="utf-8")
+        for anchor in re.findall(r"glossary\.md#([\w\-]+)", text):
+            assert anchor in anchors, (
+                f"{path.name} links to glossary.md#{anchor}, which is no heading; use one of {sorted(anchors)}"
+            )
