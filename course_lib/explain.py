@@ -5,6 +5,9 @@ Introduced in lessons 01 (cross weights, seen crosses) and 02 (embeddings).
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 
@@ -164,3 +167,158 @@ def embedding_map(embeddings: pd.DataFrame, movies: pd.DataFrame, seed: int = 0)
     first = info[GENRES].fillna("").str.split("|").str[0]
     return pd.DataFrame({ITEM: embeddings.index, "x": xy[:, 0], "y": xy[:, 1], "genre": first.to_numpy(),
                          TITLE: info[TITLE].to_numpy()})
+
+
+# ------------------------------------------------------ architecture graph ---
+
+#: Columns of the architecture diagram, left to right.
+STAGES = ("input", "lookup", "weights", "pool", "mlp", "sum", "output")
+#: Keras layer class -> stage. Any other layer gets a box in the "pool" column.
+LAYER_STAGES = {
+    "IntegerLookup": "lookup", "StringLookup": "lookup", "Hashing": "lookup", "HashedCrossing": "lookup",
+    "Discretization": "lookup", "Normalization": "lookup", "PairKey": "lookup",
+    "SparseLinear": "weights", "CrossWeights": "weights", "Embedding": "weights",
+    "MaskedMean": "pool", "Concatenate": "pool", "Dense": "mlp", "Add": "sum",
+}
+#: Layers drawn as a note on the box that feeds them instead of a box of their own.
+FOLDED_LAYERS = {"Dropout": lambda l: f"dropout {l.rate:g}", "BiasAdd": lambda l: "+ bias",
+                 "Identity": None, "Reshape": None, "Activation": None, "InputLayer": None}
+
+
+@dataclass
+class Box:
+    """One box of the architecture diagram: a layer, a group of inputs, or the output."""
+
+    key: str
+    label: str
+    stage: str
+    branch: str  # the sub-model it belongs to ("" for raw inputs and the output)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "\n".join([self.label, *self.notes])
+
+
+@dataclass
+class ModelGraph:
+    """Boxes and arrows of a model's architecture, grouped by branch (``plots.architecture`` draws it)."""
+
+    name: str
+    boxes: dict[str, Box]
+    edges: list[tuple[str, str]]
+    branches: list[str]
+
+    def by_stage(self, stage: str) -> list[Box]:
+        return [b for b in self.boxes.values() if b.stage == stage]
+
+
+def _input_group(layer) -> str:
+    """The box of a raw input: ``hist_movie_1..5`` share one, so do all float inputs ("numeric")."""
+    dtype = str(getattr(getattr(layer, "output", None), "dtype", ""))
+    return "input:numeric" if dtype.startswith("float") else "input:" + re.sub(r"_\d+$", "", layer.name)
+
+
+def _layer_label(layer, branch: str) -> str:
+    kind = type(layer).__name__
+    short = layer.name[len(branch) + 1:] if layer.name.startswith(branch + "_") else layer.name
+    pretty = short.replace("_x_", " × ").replace("_", " ")
+    if kind in ("IntegerLookup", "StringLookup"):
+        return f"{pretty}\n{layer.vocabulary_size():,} entries"
+    if kind == "Discretization":
+        return f"{pretty}\n{len(layer.bin_boundaries) + 1} buckets"
+    if kind in ("SparseLinear", "CrossWeights"):
+        size = getattr(layer, "size", None) or layer.table_size
+        return f"{pretty}{' cross' if ' × ' in pretty else ' weights'}\n{size:,} weights"
+    if kind == "Embedding":
+        return f"{pretty}\n{layer.input_dim:,} × {layer.output_dim}"
+    if kind == "Normalization":
+        return f"{pretty}\n(x − mean) / sd"
+    if kind == "PairKey":
+        return f"{pretty}\n(movie, liked movie)"
+    if kind == "Concatenate":
+        return f"concatenate\n{layer.output.shape[-1]} values"
+    if kind == "MaskedMean":
+        return f"{pretty}\n(masked mean)"
+    if kind == "Dense":
+        act = getattr(layer.activation, "__name__", "")
+        return f"Dense {layer.units}" + (f" {act}" if act and act != "linear" else "\nlogit" if layer.units == 1 else "")
+    if kind == "Add":
+        return "sum of terms"
+    return f"{pretty}\n{kind}"
+
+
+def _functional_parts(model) -> list:
+    """The functional sub-models to draw: the model itself, or its functional sub-layers (branches)."""
+    if hasattr(model, "_nodes_by_depth"):
+        return [model]
+    parts = [layer for layer in model.layers if hasattr(layer, "_nodes_by_depth")]
+    if not parts:
+        raise ValueError(f"model {model.name!r} has no functional branches to draw; build it with "
+                         "course_lib.models (build_wide, build_deep, build_wide_deep).")
+    return parts
+
+
+def model_graph(model) -> ModelGraph:
+    """Walk a model's layers and group them into the boxes of an architecture diagram.
+
+    Each functional branch (``model.wide``, ``model.deep``, or the model
+    itself) is read node by node: raw inputs are grouped by name, lookups,
+    weight tables, pooling, dense layers and sums become boxes, and plumbing
+    (stacking, reshapes, dropout, bias) is folded into the box it follows.
+    A model made of several branches adds their logits and applies a sigmoid
+    (``WideDeep.call``), so the graph ends with those two boxes.
+
+    Args:
+        model: A course model (``WideDeep`` or one functional branch).
+
+    Returns:
+        A ``ModelGraph``; ``course_lib.plots.architecture`` draws it.
+    """
+    boxes: dict[str, Box] = {}
+    edges: set[tuple[str, str]] = set()
+    members: dict[str, dict[str, None]] = {}  # input group -> raw input names (ordered)
+    parts = _functional_parts(model)
+    outputs = []
+    for part in parts:
+        branch = part.name
+        feeds: dict[int, set[str]] = {}  # node id -> boxes whose output reaches it
+        for depth in sorted(part._nodes_by_depth, reverse=True):
+            for node in part._nodes_by_depth[depth]:
+                layer, kind = node.operation, type(node.operation).__name__
+                sources = set().union(*[feeds.get(id(p), set()) for p in node.parent_nodes])
+                if kind == "InputLayer":
+                    key = _input_group(layer)
+                    boxes.setdefault(key, Box(key, "", "input", ""))
+                    members.setdefault(key, {})[layer.name] = None
+                    feeds[id(node)] = {key}
+                    continue
+                if kind in FOLDED_LAYERS or not hasattr(layer, "weights"):  # plumbing (ops.stack...)
+                    note = FOLDED_LAYERS.get(kind)
+                    for src in sources:
+                        if note and note(layer) not in boxes[src].notes:
+                            boxes[src].notes.append(note(layer))
+                    feeds[id(node)] = sources
+                    continue
+                key = f"{branch}/{layer.name}"
+                if key not in boxes:
+                    boxes[key] = Box(key, _layer_label(layer, branch), LAYER_STAGES.get(kind, "pool"), branch)
+                edges.update((src, key) for src in sources if src != key)
+                feeds[id(node)] = {key}
+        out_node = part.outputs[0]._keras_history
+        outputs.extend(feeds[id(out_node.operation._inbound_nodes[out_node.node_index])])
+    for key, names in members.items():
+        names = list(names)
+        boxes[key].label = (f"{len(names)} numeric\nfeatures" if key == "input:numeric" else
+                            names[0] if len(names) == 1 else f"{key[6:]}_1…{len(names)}")
+    # Inputs that no branch reads (e.g. numeric columns of a wide-only model) are not drawn.
+    used = {a for a, _ in edges}
+    boxes = {k: b for k, b in boxes.items() if b.stage != "input" or k in used}
+    if len(parts) > 1:
+        boxes["output:sum"] = Box("output:sum", "+\nbranch logits", "output", "")
+        edges.update((o, "output:sum") for o in outputs)
+        outputs = ["output:sum"]
+    if parts[0] is not model:  # WideDeep.call: sigmoid of the (summed) logit
+        boxes["output:sigmoid"] = Box("output:sigmoid", "sigmoid\nP(liked)", "output", "")
+        edges.update((o, "output:sigmoid") for o in outputs)
+    return ModelGraph(model.name, boxes, sorted(edges), [p.name for p in parts])
