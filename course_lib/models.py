@@ -390,6 +390,11 @@ class WideDeep(keras.Model):
         self.wide_optimizer = wide_optimizer or (
             keras.optimizers.Ftrl(learning_rate=WIDE_LEARNING_RATE, l1_regularization_strength=WIDE_L1,
                                   initial_accumulator_value=WIDE_INITIAL_ACCUMULATOR) if wide else None)
+        if self.wide_optimizer is not None and wide.built:
+            # Built now, on the variables it steps: the wide optimizer is part of
+            # the saved state, and an unbuilt one on reload (compiled or not)
+            # would skip its FTRL state with a warning.
+            self.wide_optimizer.build(wide.trainable_variables)
 
     def call(self, inputs, training=False):
         return ops.sigmoid(self.branch_logits_sum(inputs, training=training))
@@ -431,18 +436,15 @@ class WideDeep(keras.Model):
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def compile_from_config(self, config):
-        """Re-compile on load, building each optimizer on the variables it steps.
+        """Re-compile on load, building ``optimizer`` on the deep variables it steps.
 
-        Keras' default builds ``optimizer`` on *all* trainable variables, but
-        ``train_step`` gives it only the deep ones and ``wide_optimizer`` the
-        wide ones: built that way, a reloaded model restores both optimizers'
-        state instead of warning "Skipping variable loading for optimizer".
+        Keras' default builds it on *all* trainable variables, but
+        ``train_step`` gives it only the deep ones: built that way, a reloaded
+        model restores its state instead of warning "Skipping variable loading".
         """
         self.compile(**keras.saving.deserialize_keras_object(config))
         if self.built and self.deep is not None:
             self.optimizer.build(self.deep.trainable_variables)
-        if self.built and self.wide is not None:
-            self.wide_optimizer.build(self.wide.trainable_variables)
 
     def get_config(self):
         return {
