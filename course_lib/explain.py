@@ -1,6 +1,10 @@
-"""Look inside trained models: cross weights, embeddings, seen vs unseen crosses.
+"""Look inside trained models: cross weights, embeddings, seen vs unseen crosses, architecture.
 
-Introduced in lessons 01 (cross weights, seen crosses) and 02 (embeddings).
+Introduced in lessons 01 (cross weights, seen crosses), 02 (embeddings) and
+04 (architecture). The explorers in ``course_lib.widgets`` show what these
+functions compute. Every function accepts a ``WideDeep`` or the branch it
+reads; where a layer lives is decided in the small ``_branch``/``_layer``
+helpers only.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import pandas as pd
 
 from course_lib.columns import GENRES, ITEM, SPLIT, TITLE
 from course_lib.features import HIST_COLUMNS
+from course_lib.models import PAIR_SHIFT
 
 
 def seen_cross(features: pd.DataFrame, reference: pd.DataFrame | None = None) -> np.ndarray:
@@ -35,7 +40,7 @@ def seen_cross(features: pd.DataFrame, reference: pd.DataFrame | None = None) ->
     def keys(frame):
         movie = frame[ITEM].to_numpy(np.int64)
         hist = frame[HIST_COLUMNS].to_numpy(np.int64)
-        return np.where(hist > 0, movie[:, None] * (1 << 32) + hist, -1)
+        return np.where(hist > 0, movie[:, None] * PAIR_SHIFT + hist, -1)
 
     known = np.unique(keys(ref))
     known = known[known >= 0]
@@ -43,39 +48,104 @@ def seen_cross(features: pd.DataFrame, reference: pd.DataFrame | None = None) ->
     return (np.isin(k, known) & (k >= 0)).any(axis=1)
 
 
-def _lookup_index(model, layer_name: str, values) -> np.ndarray:
-    return np.asarray(model.get_layer(layer_name)(np.asarray(values)))
+# ---------------------------------------------- where the layers live ---
+
+def _branch(model, name: str):
+    """``model.wide`` / ``model.deep`` of a ``WideDeep``, or the model itself if it is that branch."""
+    branch = getattr(model, name, model)
+    if branch is None:
+        raise ValueError(f"this model has no {name} branch; pass a Wide&Deep or {name}-only model.")
+    return branch
 
 
-def movie_cross_weights(wide, pairs: pd.DataFrame, prefix: str = "wide") -> np.ndarray:
+def _layer(branch, suffix: str, hint: str):
+    """The layer of ``branch`` whose name ends with ``suffix`` (the branch prefix may vary)."""
+    for layer in branch.layers:
+        if layer.name.endswith(suffix):
+            return layer
+    raise ValueError(f"model {branch.name!r} has no layer '*{suffix}'; {hint}")
+
+
+def _has_layer(branch, suffix: str) -> bool:
+    return any(layer.name.endswith(suffix) for layer in branch.layers)
+
+
+def _movie_index(branch, movie_ids) -> np.ndarray:
+    """Raw movie ids -> the indices the branch's movie lookup gives them (1 = out of vocabulary)."""
+    lookup = _layer(branch, "_movie_lookup", "is this a course model (course_lib.models)?")
+    return np.asarray(lookup(np.asarray(movie_ids, dtype=np.int64)))
+
+
+def _titles(movies: pd.DataFrame | None, ids) -> np.ndarray:
+    """Titles of ``ids`` ("" without a movies table, "(unknown movie)" for ids it lacks)."""
+    if movies is None:
+        return np.asarray([""] * len(ids), dtype=object)
+    lookup = movies.drop_duplicates(ITEM).set_index(ITEM)[TITLE]
+    return lookup.reindex(np.asarray(ids)).fillna("(unknown movie)").to_numpy(object)
+
+
+# ------------------------------------------------ lesson 01: crosses ---
+
+def movie_cross_weights(model, pairs: pd.DataFrame) -> np.ndarray:
     """Learned weight of each (movie, liked movie) pair in the wide model's cross.
 
     Works for the exact pair vocabulary (unseen pairs weigh exactly 0) and
     for the hashed variant (unseen pairs pick up whatever shares their bin).
 
     Args:
-        wide: The wide branch (``model.wide``).
+        model: A ``WideDeep`` with a wide branch, or the wide branch.
         pairs: Columns ``movie_id`` (candidate) and ``liked_movie``.
     """
+    wide = _branch(model, "wide")
     movie = pairs[ITEM].to_numpy(np.int64)
     liked = pairs["liked_movie"].to_numpy(np.int64)
-    layer = wide.get_layer(f"{prefix}_movie_x_history")
-    names = {l.name for l in wide.layers}
-    if f"{prefix}_movie_pair_lookup" in names:
-        idx = np.asarray(wide.get_layer(f"{prefix}_movie_pair_lookup")(movie * (1 << 32) + liked))
-        return np.where(idx > 0, layer.table.numpy()[idx], 0.0)
-    a = _lookup_index(wide, f"{prefix}_movie_lookup", movie)
-    b = _lookup_index(wide, f"{prefix}_movie_lookup", liked)
-    ids = np.asarray(layer.pair_ids(a[:, None], b[:, None]))[:, 0, 0]
-    return layer.table.numpy()[ids]
+    layer = _layer(wide, "_movie_x_history",
+                   "build the wide model with the 'movie_x_history' cross (spec.with_crosses(...)).")
+    table = layer.table.numpy()
+    if _has_layer(wide, "_movie_pair_lookup"):
+        idx = np.asarray(_layer(wide, "_movie_pair_lookup", "")(movie * PAIR_SHIFT + liked))
+        return np.where(idx > 0, table[idx], 0.0)
+    a, b = _movie_index(wide, movie), _movie_index(wide, liked)
+    return table[np.asarray(layer.pair_ids(a[:, None], b[:, None]))[:, 0, 0]]
 
 
-def top_movie_crosses(wide, features: pd.DataFrame, movies: pd.DataFrame, k: int = 10,
-                      min_count: int = 3) -> pd.DataFrame:
-    """The strongest "liked A -> likes B" rules the wide model memorised.
+def top_cross_partners(model, spec, movie_id: int, candidates=None, k: int = 10,
+                       movies: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The candidates whose learned ``movie_x_history`` weight with one liked movie is highest.
+
+    The wide model adds ``w[candidate, h]`` to the logit for every movie
+    ``h`` in the user's recent likes: these are the memorised "liked X, then
+    liked Y" rules of one X.
 
     Args:
-        wide: The wide branch.
+        model: A trained ``WideDeep`` with a wide branch, or the wide branch.
+        spec: Its ``FeatureSpec``.
+        movie_id: The liked (history) movie.
+        candidates: Candidate movie ids (default: the spec's movie vocabulary).
+        k: How many partners.
+        movies: Movies table, to add titles (optional).
+
+    Returns:
+        Columns rank, movie_id, title, weight; highest weight first (ties by
+        movie id). The movie itself is never its own partner.
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    cand = np.asarray(spec.movies if candidates is None else candidates, dtype=np.int64)
+    cand = cand[cand != int(movie_id)]
+    pairs = pd.DataFrame({ITEM: cand, "liked_movie": np.full(len(cand), int(movie_id), dtype=np.int64)})
+    weights = np.asarray(movie_cross_weights(model, pairs), dtype=np.float64).reshape(-1)
+    order = np.lexsort((cand, -weights))[:k]
+    return pd.DataFrame({"rank": np.arange(1, len(order) + 1), ITEM: cand[order],
+                         TITLE: _titles(movies, cand[order]), "weight": np.round(weights[order], 4)})
+
+
+def top_movie_crosses(model, features: pd.DataFrame, movies: pd.DataFrame, k: int = 10,
+                      min_count: int = 3) -> pd.DataFrame:
+    """The strongest "liked A -> likes B" rules the wide model memorised, over all movies.
+
+    Args:
+        model: A ``WideDeep`` with a wide branch, or the wide branch.
         features: Feature rows; pairs come from their ``train`` rows.
         movies: For titles.
         k: How many rules.
@@ -89,73 +159,100 @@ def top_movie_crosses(wide, features: pd.DataFrame, movies: pd.DataFrame, k: int
     pairs = (train.assign(liked_movie=train[HIST_COLUMNS[0]])
              .groupby([ITEM, "liked_movie"], sort=True)["liked"].agg(["size", "mean"]).reset_index())
     pairs = pairs[pairs["size"] >= min_count].copy()
-    pairs["weight"] = movie_cross_weights(wide, pairs)
+    pairs["weight"] = movie_cross_weights(model, pairs)
     pairs = pairs.sort_values(["weight", ITEM], ascending=[False, True]).head(k)
-    titles = movies.set_index(ITEM)[TITLE]
     return pd.DataFrame({
-        "liked": titles.reindex(pairs["liked_movie"]).to_numpy(),
-        "likes": titles.reindex(pairs[ITEM]).to_numpy(),
+        "liked": _titles(movies, pairs["liked_movie"]),
+        "likes": _titles(movies, pairs[ITEM]),
         "weight": pairs["weight"].round(3).to_numpy(),
         "train_rows": pairs["size"].to_numpy(),
         "liked_rate": pairs["mean"].round(2).to_numpy(),
     })
 
 
-def genre_cross_matrix(wide, spec, prefix: str = "wide") -> pd.DataFrame:
+def genre_cross_matrix(model, spec) -> pd.DataFrame:
     """The genre x genre cross weights as a (user genre) x (candidate genre) table."""
-    layer = wide.get_layer(f"{prefix}_genre_x_genre")
+    layer = _layer(_branch(model, "wide"), "_genre_x_genre", "build the wide model with the 'genre_x_genre' cross.")
     table = layer.table.numpy().reshape(layer.size_a, layer.size_b)
     # Indices 0 (padding) and 1 (unknown genre) are not genres.
     return pd.DataFrame(table[2:, 2:], index=pd.Index(spec.genres, name="user likes"),
                         columns=pd.Index(spec.genres, name="candidate genre"))
 
 
-def cross_contribution(wide, inputs: dict, name: str = "movie_x_history", prefix: str = "wide") -> np.ndarray:
+def cross_contribution(model, inputs: dict, name: str = "movie_x_history") -> np.ndarray:
     """Each row's logit contribution from one cross (zero where the cross is unseen)."""
     import keras
 
-    layer = wide.get_layer(f"{prefix}_{name}")
+    wide = _branch(model, "wide")
+    layer = _layer(wide, f"_{name}", f"build the wide model with the {name!r} cross.")
     probe = keras.Model(wide.inputs, layer.output)
     return np.asarray(probe.predict_on_batch(inputs)).reshape(-1)
 
 
-def movie_embeddings(deep, prefix: str = "deep") -> pd.DataFrame:
-    """The deep model's movie embedding table, indexed by movie id."""
-    vocab = deep.get_layer(f"{prefix}_movie_lookup").get_vocabulary()
-    table = deep.get_layer(f"{prefix}_movie_embedding").get_weights()[0]
-    # Row 0 is the padding token, row 1 the out-of-vocabulary slot.
-    ids = np.asarray(vocab[2:], dtype=np.int64)
-    return pd.DataFrame(table[2:len(vocab)], index=pd.Index(ids, name=ITEM))
+# --------------------------------------------- lesson 02: embeddings ---
+
+def movie_embeddings(model, movie_ids=None) -> pd.DataFrame:
+    """The deep model's learned movie embeddings, one row per movie id.
+
+    Args:
+        model: A ``WideDeep`` with a deep branch, or the deep branch.
+        movie_ids: Rows to return, in this order (default: the training
+            vocabulary, whose embeddings were learned).
+
+    Raises:
+        ValueError: If a requested id is not in the vocabulary (it would only
+            get the shared out-of-vocabulary vector).
+    """
+    deep = _branch(model, "deep")
+    table = _layer(deep, "_movie_embedding", "is this a course deep model (build_deep)?").get_weights()[0]
+    vocab = np.asarray(_layer(deep, "_movie_lookup", "").get_vocabulary()[2:], dtype=np.int64)
+    # Rows 0 and 1 are padding and the out-of-vocabulary slot.
+    frame = pd.DataFrame(table[2:2 + len(vocab)], index=pd.Index(vocab, name=ITEM))
+    if movie_ids is None:
+        return frame
+    ids = np.asarray(movie_ids, dtype=np.int64)
+    unknown = ids[~np.isin(ids, vocab)]
+    if len(unknown):
+        raise ValueError(f"movies {unknown[:5].tolist()} have no learned embedding (not in the training "
+                         "vocabulary); pick ids from spec.movies.")
+    return frame.loc[ids]
 
 
-def nearest_movies(embeddings: pd.DataFrame, movie_id: int, movies: pd.DataFrame, k: int = 8,
+def nearest_movies(embeddings: pd.DataFrame, movie_id: int, movies: pd.DataFrame | None = None, k: int = 8,
                    candidates=None) -> pd.DataFrame:
-    """Cosine nearest neighbours of ``movie_id`` in an embedding table.
+    """The ``k`` movies whose embeddings are closest (cosine) to ``movie_id``'s.
 
     Args:
         embeddings: Output of ``movie_embeddings``.
         movie_id: The query movie.
-        movies: For titles and genres.
+        movies: For titles and genres (optional).
         k: How many neighbours.
         candidates: Movie ids allowed as neighbours (e.g. movies with enough
             training ratings: a movie rated twice has an embedding that is
             mostly its random initialisation).
 
+    Returns:
+        Columns rank, movie_id, title, genres, cosine (in [-1, 1], highest
+        first); the movie itself is excluded.
+
     Raises:
-        KeyError: If the movie has no embedding (not in the training vocabulary).
+        ValueError: If the movie has no embedding (not in the training vocabulary).
     """
-    if movie_id not in embeddings.index:
-        raise KeyError(f"movie {movie_id} has no embedding: it never appeared in training; pick another.")
-    unit = embeddings.to_numpy() / np.maximum(np.linalg.norm(embeddings.to_numpy(), axis=1, keepdims=True), 1e-12)
-    q = unit[embeddings.index.get_loc(movie_id)]
-    sim = unit @ q
-    allowed = np.ones(len(sim), bool) if candidates is None else embeddings.index.isin(list(candidates))
-    order = [i for i in np.lexsort((embeddings.index.to_numpy(), -sim))
-             if embeddings.index[i] != movie_id and allowed[i]][:k]
-    ids = embeddings.index.to_numpy()[order]
-    info = movies.set_index(ITEM).reindex(ids)
-    return pd.DataFrame({ITEM: ids, TITLE: info[TITLE].to_numpy(), GENRES: info[GENRES].to_numpy(),
-                         "cosine": np.round(sim[order], 4)})
+    if int(movie_id) not in embeddings.index:
+        raise ValueError(f"movie {movie_id} has no learned embedding (not in the training vocabulary); "
+                         "pick one from spec.movies.")
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    vectors = embeddings.to_numpy(np.float64)
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    sim = np.clip(unit @ unit[embeddings.index.get_loc(int(movie_id))], -1.0, 1.0)
+    ids = embeddings.index.to_numpy()
+    allowed = (ids != int(movie_id)) & (True if candidates is None else np.isin(ids, list(candidates)))
+    order = [i for i in np.lexsort((ids, -sim)) if allowed[i]][:k]
+    genres = (movies.drop_duplicates(ITEM).set_index(ITEM)[GENRES].reindex(ids[order]).to_numpy()
+              if movies is not None else np.asarray([""] * len(order), dtype=object))
+    return pd.DataFrame({"rank": np.arange(1, len(order) + 1), ITEM: ids[order], TITLE: _titles(movies, ids[order]),
+                         GENRES: genres, "cosine": np.round(sim[order], 4)})
 
 
 def embedding_map(embeddings: pd.DataFrame, movies: pd.DataFrame, seed: int = 0) -> pd.DataFrame:

@@ -5,10 +5,15 @@ Introduced in lessons 01-05 (each function names its lesson).
 
 from __future__ import annotations
 
+import base64
+import io
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+
+from course_lib.columns import TITLE
 
 
 def _axes(ax=None, figsize=(7, 4)):
@@ -24,18 +29,6 @@ def genre_heatmap(matrix: pd.DataFrame, ax=None, title="Genre x genre cross weig
     sns.heatmap(matrix, cmap="RdBu_r", center=0, vmin=-lim, vmax=lim, ax=ax, square=True,
                 cbar_kws={"label": "weight (logit)"})
     ax.set_title(title)
-    return ax
-
-
-def auc_bars(table: pd.DataFrame, ax=None, title="Test ROC AUC", ylim=None):
-    """Lessons 01-02, 05: grouped bars of AUC per model (columns) and segment (rows)."""
-    ax = _axes(ax)
-    table.plot.bar(ax=ax, rot=0)
-    ax.set_ylabel("ROC AUC")
-    ax.set_title(title)
-    if ylim:
-        ax.set_ylim(*ylim)
-    ax.legend(loc="lower right")
     return ax
 
 
@@ -97,19 +90,35 @@ def calibration_plot(tables: dict[str, pd.DataFrame], ax=None):
     return ax
 
 
-def contribution_bars(top: pd.DataFrame, ax=None):
-    """Lessons 04/05: wide vs deep logit of each recommended movie (columns wide, deep, title)."""
+def contribution_bars(top: pd.DataFrame, ax=None, fontsize: float | None = None):
+    """Lessons 04/05: wide vs deep logit of each recommended movie (columns wide, deep, title).
+
+    Args:
+        top: One row per movie, best first.
+        ax: Axes to draw on (default: a new figure).
+        fontsize: Size of the titles and legend (default: matplotlib's).
+    """
     ax = _axes(ax, (8, 4.5))
-    labels = [t if len(t) <= 32 else t[:30] + "…" for t in top["title"]]
+    labels = [t if len(t) <= 32 else t[:31] + "…" for t in top[TITLE]]
     y = np.arange(len(top))
-    ax.barh(y - 0.2, top["wide"], height=0.4, label="wide logit")
-    ax.barh(y + 0.2, top["deep"], height=0.4, label="deep logit")
-    ax.set_yticks(y, labels)
+    ax.barh(y - 0.2, top["wide"], height=0.4, label="wide logit", color="#1f77b4")
+    ax.barh(y + 0.2, top["deep"], height=0.4, label="deep logit", color="#ff7f0e")
+    ax.set_yticks(y, labels, fontsize=fontsize)
     ax.invert_yaxis()
     ax.axvline(0, color="k", lw=0.8)
     ax.set_xlabel("contribution to the logit")
-    ax.legend()
+    ax.legend(fontsize=fontsize, loc="lower right")
     return ax
+
+
+def png_base64(fig, dpi: int = 80) -> str:
+    """A figure as a base64 PNG (for self-contained HTML); closes the figure."""
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 #: Colours of the architecture diagram: (box face, band background) per branch.
