@@ -2,9 +2,9 @@
 
 Introduced in lessons 01 (cross weights, seen crosses), 02 (embeddings) and
 04 (architecture). The explorers in ``course_lib.widgets`` show what these
-functions compute. Every function accepts a ``WideDeep`` or the branch it
-reads; where a layer lives is decided in the small ``_branch``/``_layer``
-helpers only.
+functions compute. Functions take a ``WideDeep`` (its shared ``encoder`` does
+the id lookups, its ``wide``/``deep`` branches hold the weights); where a
+layer lives is decided in the small helpers below only.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ import numpy as np
 import pandas as pd
 
 from course_lib.columns import GENRES, ITEM, SPLIT, TITLE
-from course_lib.features import HIST_COLUMNS
-from course_lib.models import PAIR_SHIFT
+from course_lib.features import HIST_COLUMNS, pair_keys
 
 
 def seen_cross(features: pd.DataFrame, reference: pd.DataFrame | None = None) -> np.ndarray:
@@ -40,7 +39,7 @@ def seen_cross(features: pd.DataFrame, reference: pd.DataFrame | None = None) ->
     def keys(frame):
         movie = frame[ITEM].to_numpy(np.int64)
         hist = frame[HIST_COLUMNS].to_numpy(np.int64)
-        return np.where(hist > 0, movie[:, None] * PAIR_SHIFT + hist, -1)
+        return np.where(hist > 0, pair_keys(movie[:, None], hist), -1)
 
     known = np.unique(keys(ref))
     known = known[known >= 0]
@@ -51,10 +50,13 @@ def seen_cross(features: pd.DataFrame, reference: pd.DataFrame | None = None) ->
 # ---------------------------------------------- where the layers live ---
 
 def _branch(model, name: str):
-    """``model.wide`` / ``model.deep`` of a ``WideDeep``, or the model itself if it is that branch."""
-    branch = getattr(model, name, model)
+    """``model.wide`` / ``model.deep`` of a ``WideDeep`` (a bare branch cannot look up raw ids)."""
+    if getattr(model, "encoder", None) is None:
+        raise ValueError(f"pass the WideDeep model (build_wide_deep), not one of its branches: its encoder "
+                         f"maps raw ids to the {name} branch's indices.")
+    branch = getattr(model, name, None)
     if branch is None:
-        raise ValueError(f"this model has no {name} branch; pass a Wide&Deep or {name}-only model.")
+        raise ValueError(f"this model has no {name} branch; pass a Wide&Deep or {name}-only WideDeep model.")
     return branch
 
 
@@ -66,14 +68,20 @@ def _layer(branch, suffix: str, hint: str):
     raise ValueError(f"model {branch.name!r} has no layer '*{suffix}'; {hint}")
 
 
-def _has_layer(branch, suffix: str) -> bool:
-    return any(layer.name.endswith(suffix) for layer in branch.layers)
+def _movie_index(model, movie_ids) -> np.ndarray:
+    """Raw movie ids -> their indices in the model (0 padding, 1 out of vocabulary)."""
+    return np.asarray(model.encoder.movie(np.asarray(movie_ids, dtype=np.int64)))
 
 
-def _movie_index(branch, movie_ids) -> np.ndarray:
-    """Raw movie ids -> the indices the branch's movie lookup gives them (1 = out of vocabulary)."""
-    lookup = _layer(branch, "_movie_lookup", "is this a course model (course_lib.models)?")
-    return np.asarray(lookup(np.asarray(movie_ids, dtype=np.int64)))
+def _movie_vocabulary(model) -> np.ndarray:
+    """The movie ids of indices 2, 3, ... (0 is padding, 1 the out-of-vocabulary slot)."""
+    return np.asarray(model.encoder.movie.get_vocabulary()[2:], dtype=np.int64)
+
+
+def _pair_index(model, movie, liked):
+    """Index of each (candidate, liked movie) pair in the exact pair vocabulary, or None if hashed."""
+    lookup = getattr(model.encoder, "pair", None)
+    return None if lookup is None else np.asarray(lookup(pair_keys(movie, liked)))
 
 
 def _titles(movies: pd.DataFrame | None, ids) -> np.ndarray:
@@ -93,7 +101,7 @@ def movie_cross_weights(model, pairs: pd.DataFrame) -> np.ndarray:
     for the hashed variant (unseen pairs pick up whatever shares their bin).
 
     Args:
-        model: A ``WideDeep`` with a wide branch, or the wide branch.
+        model: A ``WideDeep`` with a wide branch.
         pairs: Columns ``movie_id`` (candidate) and ``liked_movie``.
     """
     wide = _branch(model, "wide")
@@ -102,10 +110,10 @@ def movie_cross_weights(model, pairs: pd.DataFrame) -> np.ndarray:
     layer = _layer(wide, "_movie_x_history",
                    "build the wide model with the 'movie_x_history' cross (spec.with_crosses(...)).")
     table = layer.table.numpy()
-    if _has_layer(wide, "_movie_pair_lookup"):
-        idx = np.asarray(_layer(wide, "_movie_pair_lookup", "")(movie * PAIR_SHIFT + liked))
+    idx = _pair_index(model, movie, liked)
+    if idx is not None:
         return np.where(idx > 0, table[idx], 0.0)
-    a, b = _movie_index(wide, movie), _movie_index(wide, liked)
+    a, b = _movie_index(model, movie), _movie_index(model, liked)
     return table[np.asarray(layer.pair_ids(a[:, None], b[:, None]))[:, 0, 0]]
 
 
@@ -118,7 +126,7 @@ def top_cross_partners(model, spec, movie_id: int, candidates=None, k: int = 10,
     liked Y" rules of one X.
 
     Args:
-        model: A trained ``WideDeep`` with a wide branch, or the wide branch.
+        model: A trained ``WideDeep`` with a wide branch.
         spec: Its ``FeatureSpec``.
         movie_id: The liked (history) movie.
         candidates: Candidate movie ids (default: the spec's movie vocabulary).
@@ -145,7 +153,7 @@ def top_movie_crosses(model, features: pd.DataFrame, movies: pd.DataFrame, k: in
     """The strongest "liked A -> likes B" rules the wide model memorised, over all movies.
 
     Args:
-        model: A ``WideDeep`` with a wide branch, or the wide branch.
+        model: A ``WideDeep`` with a wide branch.
         features: Feature rows; pairs come from their ``train`` rows.
         movies: For titles.
         k: How many rules.
@@ -180,13 +188,20 @@ def genre_cross_matrix(model, spec) -> pd.DataFrame:
 
 
 def cross_contribution(model, inputs: dict, name: str = "movie_x_history") -> np.ndarray:
-    """Each row's logit contribution from one cross (zero where the cross is unseen)."""
+    """Each row's logit contribution from one cross (zero where the cross is unseen).
+
+    Args:
+        model: A ``WideDeep`` with a wide branch.
+        inputs: Raw inputs (``course_lib.train.model_inputs``) or encoded ones.
+        name: The cross (a name in ``course_lib.features.ALL_CROSSES``).
+    """
     import keras
 
     wide = _branch(model, "wide")
     layer = _layer(wide, f"_{name}", f"build the wide model with the {name!r} cross.")
     probe = keras.Model(wide.inputs, layer.output)
-    return np.asarray(probe.predict_on_batch(inputs)).reshape(-1)
+    x = model.encode(inputs)
+    return np.asarray(probe.predict_on_batch({t.name: x[t.name] for t in wide.inputs})).reshape(-1)
 
 
 # --------------------------------------------- lesson 02: embeddings ---
@@ -195,7 +210,7 @@ def movie_embeddings(model, movie_ids=None) -> pd.DataFrame:
     """The deep model's learned movie embeddings, one row per movie id.
 
     Args:
-        model: A ``WideDeep`` with a deep branch, or the deep branch.
+        model: A ``WideDeep`` with a deep branch.
         movie_ids: Rows to return, in this order (default: the training
             vocabulary, whose embeddings were learned).
 
@@ -205,7 +220,7 @@ def movie_embeddings(model, movie_ids=None) -> pd.DataFrame:
     """
     deep = _branch(model, "deep")
     table = _layer(deep, "_movie_embedding", "is this a course deep model (build_deep)?").get_weights()[0]
-    vocab = np.asarray(_layer(deep, "_movie_lookup", "").get_vocabulary()[2:], dtype=np.int64)
+    vocab = _movie_vocabulary(model)
     # Rows 0 and 1 are padding and the out-of-vocabulary slot.
     frame = pd.DataFrame(table[2:2 + len(vocab)], index=pd.Index(vocab, name=ITEM))
     if movie_ids is None:
@@ -268,8 +283,9 @@ def embedding_map(embeddings: pd.DataFrame, movies: pd.DataFrame, seed: int = 0)
 
 # ------------------------------------------------------ architecture graph ---
 
-#: Columns of the architecture diagram, left to right.
-STAGES = ("input", "lookup", "weights", "pool", "mlp", "sum", "output")
+#: Columns of the architecture diagram, left to right: raw inputs, the shared
+#: encoder, what it hands the branches, then each branch's own layers.
+STAGES = ("input", "encoder", "encoded", "lookup", "weights", "pool", "mlp", "sum", "output")
 #: Keras layer class -> stage. Any other layer gets a box in the "pool" column.
 LAYER_STAGES = {
     "IntegerLookup": "lookup", "StringLookup": "lookup", "Hashing": "lookup", "HashedCrossing": "lookup",
@@ -310,10 +326,19 @@ class ModelGraph:
         return [b for b in self.boxes.values() if b.stage == stage]
 
 
-def _input_group(layer) -> str:
+def _input_group(name: str, dtype: str) -> str:
     """The box of a raw input: ``hist_movie_1..5`` share one, so do all float inputs ("numeric")."""
-    dtype = str(getattr(getattr(layer, "output", None), "dtype", ""))
-    return "input:numeric" if dtype.startswith("float") else "input:" + re.sub(r"_\d+$", "", layer.name)
+    return "input:numeric" if dtype.startswith("float") else "input:" + re.sub(r"_\d+$", "", name)
+
+
+def _encoder_label(encoder) -> str:
+    """The encoder's name and each lookup it holds, with its vocabulary size."""
+    lines = [f"{type(encoder).__name__}", "lookups (entries):"]
+    for sub in encoder._flatten_layers(include_self=False, recursive=False):
+        size = sub.vocabulary_size() if hasattr(sub, "vocabulary_size") else None
+        name = sub.name.removesuffix("_lookup").replace("_", " ")
+        lines.append(name + (f": {size:,}" if size is not None else ""))
+    return "\n".join(lines)
 
 
 def _layer_label(layer, branch: str) -> str:
@@ -376,6 +401,18 @@ def model_graph(model) -> ModelGraph:
     edges: set[tuple[str, str]] = set()
     members: dict[str, dict[str, None]] = {}  # input group -> raw input names (ordered)
     parts = _functional_parts(model)
+    # A shared encoder (course_lib.models.InputEncoder) turns raw inputs into the
+    # branches' inputs: every raw input feeds it, and it feeds every branch input.
+    encoders = [] if parts[0] is model else [l for l in model.layers if not hasattr(l, "_nodes_by_depth")]
+    spec = getattr(model, "spec", None)
+    for enc in encoders:
+        key = f"encoder:{enc.name}"
+        boxes[key] = Box(key, _encoder_label(enc), "encoder", "")
+        for name in getattr(spec, "input_names", []):
+            group = _input_group(name, "float" if name in spec.numeric else "int")
+            boxes.setdefault(group, Box(group, "", "input", ""))
+            members.setdefault(group, {})[name] = None
+            edges.add((group, key))
     outputs = []
     for part in parts:
         branch = part.name
@@ -384,8 +421,15 @@ def model_graph(model) -> ModelGraph:
             for node in part._nodes_by_depth[depth]:
                 layer, kind = node.operation, type(node.operation).__name__
                 sources = set().union(*[feeds.get(id(p), set()) for p in node.parent_nodes])
+                if kind == "InputLayer" and encoders:  # an encoded input, shared by the branches
+                    key = f"encoded:{layer.name}"
+                    width = layer.output.shape[1:]
+                    boxes.setdefault(key, Box(key, layer.name + (f"\n×{width[0]}" if width else ""), "encoded", ""))
+                    edges.update((f"encoder:{e.name}", key) for e in encoders)
+                    feeds[id(node)] = {key}
+                    continue
                 if kind == "InputLayer":
-                    key = _input_group(layer)
+                    key = _input_group(layer.name, str(layer.output.dtype))
                     boxes.setdefault(key, Box(key, "", "input", ""))
                     members.setdefault(key, {})[layer.name] = None
                     feeds[id(node)] = {key}
@@ -409,8 +453,10 @@ def model_graph(model) -> ModelGraph:
         boxes[key].label = (f"{len(names)} numeric\nfeatures" if key == "input:numeric" else
                             names[0] if len(names) == 1 else f"{key[6:]}_1…{len(names)}")
     # Inputs that no branch reads (e.g. numeric columns of a wide-only model) are not drawn.
-    used = {a for a, _ in edges}
-    boxes = {k: b for k, b in boxes.items() if b.stage != "input" or k in used}
+    used = {a for a, _ in edges if not a.startswith("encoder:")}
+    boxes = {k: b for k, b in boxes.items() if b.stage not in ("input", "encoded") or k in used
+             or (b.stage == "input" and encoders)}
+    edges = {(a, b) for a, b in edges if a in boxes and b in boxes}
     if len(parts) > 1:
         boxes["output:sum"] = Box("output:sum", "+\nbranch logits", "output", "")
         edges.update((o, "output:sum") for o in outputs)

@@ -200,16 +200,18 @@ def architecture(model, ax=None):
     w, h = 0.86, 0.78
     for b in bands:
         lo, hi = band_span[b]
+        cols = [xs[col[k]] for k, x in graph.boxes.items() if x.branch == b]
         face = BRANCH_COLOURS.get(b, OTHER_COLOURS)[1]
-        ax.add_patch(Rectangle((0.5, lo - 0.3), len(xs) - 1.6, hi - lo + 0.6, color=face, zorder=0))
-        ax.text(0.55, lo - 0.22, f"{b} branch", fontsize=8, weight="bold", va="top", color="#444")
+        ax.add_patch(Rectangle((min(cols) - 0.5, lo - 0.3), max(cols) - min(cols) + 1.0, hi - lo + 0.6,
+                               color=face, zorder=0))
+        ax.text(min(cols) - 0.45, lo - 0.22, f"{b} branch", fontsize=8, weight="bold", va="top", color="#444")
     for a, b in graph.edges:
         ax.annotate("", xy=(xs[col[b]] - w / 2, y[b]), xytext=(xs[col[a]] + w / 2, y[a]),
                     arrowprops=dict(arrowstyle="-|>", lw=0.5, color="#888", shrinkA=0, shrinkB=0), zorder=1)
     for k, box in graph.boxes.items():
         face = BRANCH_COLOURS.get(box.branch, OTHER_COLOURS)[0]
-        x0 = xs[col[k]]
-        ax.add_patch(FancyBboxPatch((x0 - w / 2, y[k] - h / 2), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
+        x0, hk = xs[col[k]], max(h, 0.2 * box.text.count("\n") + 0.4)  # tall enough for its lines
+        ax.add_patch(FancyBboxPatch((x0 - w / 2, y[k] - hk / 2), w, hk, boxstyle="round,pad=0.02,rounding_size=0.08",
                                     facecolor=face, edgecolor="#555", lw=0.6, zorder=2))
         ax.text(x0, y[k], box.text, ha="center", va="center", fontsize=6.3, zorder=3)
     ax.set_xlim(-0.6, len(xs) - 0.4)

@@ -367,7 +367,7 @@ class CrossExplorer(_Explorer):
     rate among those rows.
 
     Args:
-        model_or_wide_branch: A trained ``WideDeep`` with a wide branch, or the wide branch.
+        model: A trained ``WideDeep`` with a wide branch.
         spec: Its ``FeatureSpec`` (with the ``movie_x_history`` cross).
         task: Labelled, split ratings (``make_task``).
         movies: The movies table (titles).
@@ -382,12 +382,12 @@ class CrossExplorer(_Explorer):
 
     name, css = "Cross explorer", "cross-explorer"
 
-    def __init__(self, model_or_wide_branch, spec, task: pd.DataFrame, movies: pd.DataFrame,
+    def __init__(self, model, spec, task: pd.DataFrame, movies: pd.DataFrame,
                  feats: pd.DataFrame, users=None, k: int = 10):
         import ipywidgets as w
 
-        self.wide, self.spec, self.movies, self.feats, self.k = (
-            _branch(model_or_wide_branch, "wide"), spec, movies, feats, int(k))
+        _branch(model, "wide")  # fail early, with a clear message
+        self.model, self.spec, self.movies, self.feats, self.k = model, spec, movies, feats, int(k)
         vocab = set(spec.movies)
         liked = task[(task[SPLIT] == "train") & (task[LABEL] == 1) & task[ITEM].isin(vocab)]
         self._liked = {int(u): g[ITEM].drop_duplicates().tolist() for u, g in liked.groupby(USER, sort=True)}
@@ -434,7 +434,7 @@ class CrossExplorer(_Explorer):
         movie_id = self.movie.value
         if movie_id is None:
             return
-        table = top_cross_partners(self.wide, self.spec, int(movie_id), k=self.k, movies=self.movies)
+        table = top_cross_partners(self.model, self.spec, int(movie_id), k=self.k, movies=self.movies)
         # A zero weight is "no rule learned" (unseen pair or pruned by L1): not a partner.
         table = table[table["weight"] != 0].reset_index(drop=True)
         support = self.support(int(movie_id)).reindex(table[ITEM].to_numpy())
@@ -463,7 +463,7 @@ class EmbeddingExplorer(_Explorer):
     """Nearest neighbours and the 2-D map of the deep model's movie embeddings (lesson 02).
 
     Args:
-        deep_model: A trained ``WideDeep`` with a deep branch, or the deep branch.
+        deep_model: A trained ``WideDeep`` with a deep branch.
         spec: Its ``FeatureSpec``.
         movies: The movies table (titles).
         coords_2d: ``(n, 2)`` coordinates of ``spec.movies``, or a frame with

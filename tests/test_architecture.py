@@ -34,11 +34,17 @@ def test_wide_deep_graph_follows_the_layers(spec):
     assert any(t.startswith("movie embedding") and f"{len(spec.movies) + 2} × 12" in t for t in deep), deep
     dense = [t.split("\n")[0] for t in deep if t.startswith("Dense")]
     assert dense == ["Dense 32 relu", "Dense 8 relu", "Dense 1"], dense
-    # Every raw input group the model reads is drawn, and feeds something.
+    # Every raw input group the model reads is drawn, and feeds the shared encoder,
+    # whose lookups (with their sizes) feed both branches.
     inputs = {k for k, b in graph.boxes.items() if b.stage == "input"}
     assert {"input:user_id", "input:movie_id", "input:hist_movie", "input:numeric"} <= inputs
-    sources = {a for a, _ in graph.edges}
-    assert inputs <= sources
+    assert all((k, "encoder:encoder") in graph.edges for k in inputs)
+    encoder = graph.boxes["encoder:encoder"].text
+    assert f"movie: {len(spec.movies) + 2:,}" in encoder and f"user: {len(spec.users) + 2:,}" in encoder
+    history = {b for a, b in graph.edges if a == "encoded:history_index"}
+    assert {graph.boxes[b].branch for b in history} == {"deep"}  # the deep branch averages the history
+    movie = {graph.boxes[b].branch for a, b in graph.edges if a == "encoded:movie_index"}
+    assert movie == {"wide", "deep"}
     # Both branch logits are added, then the sigmoid.
     into_sum = {a for a, b in graph.edges if b == "output:sum"}
     assert {graph.boxes[k].branch for k in into_sum} == {"wide", "deep"}
@@ -60,8 +66,9 @@ def test_graph_changes_with_the_model(spec):
     assert any("genre × genre cross" in t for t in labels)
     assert not any("movie × history" in t or "user × genre" in t for t in labels)
     assert "output:sum" not in wide.boxes and "output:sigmoid" in wide.boxes
-    # A wide model reads no numeric feature: none is drawn.
-    assert "input:numeric" not in wide.boxes
+    # Only what the branch reads is drawn: no numeric features, no pairs without their cross.
+    assert "encoded:numeric" not in wide.boxes and "encoded:movie_pair_index" not in wide.boxes
+    assert "encoded:user_genres_index" in wide.boxes
     deep = model_graph(build_wide_deep(spec, "deep", seed=0, use_user_embedding=False))
     assert not any(t.startswith("user embedding") for t in _labels(deep))
 

@@ -269,9 +269,9 @@ def test_cross_weight_moves_the_wide_logit(world, variant):
     row = feats[feats[ITEM] == top[ITEM].iloc[0]].head(1).copy()
     for col in spec.hist_columns:
         row[col] = 0
-    base = float(np.asarray(model.wide(model_inputs(row, spec)))[0])
+    base = float(np.asarray(model.branch_logits(model_inputs(row, spec))[0])[0])
     row[spec.hist_columns[0]] = movie
-    with_movie = float(np.asarray(model.wide(model_inputs(row, spec)))[0])
+    with_movie = float(np.asarray(model.branch_logits(model_inputs(row, spec))[0])[0])
     assert with_movie - base == pytest.approx(top["weight"].iloc[0], abs=1e-4)
 
 
@@ -306,9 +306,9 @@ def test_nearest_movies(world):
     from course_lib.explain import movie_embeddings, nearest_movies
 
     model, spec = world["models"]["deep"], world["spec"]
-    emb = movie_embeddings(model)  # a WideDeep or its deep branch
+    emb = movie_embeddings(model)
     assert list(emb.index) == list(spec.movies)
-    np.testing.assert_array_equal(movie_embeddings(model.deep, spec.movies[:3]), emb.iloc[:3])
+    np.testing.assert_array_equal(movie_embeddings(model, spec.movies[:3]), emb.iloc[:3])
     movie = spec.movies[5]
     nn = nearest_movies(emb, movie, world["movies"], k=8)
     assert len(nn) == 8 and movie not in set(nn[ITEM]) and list(nn["rank"]) == list(range(1, 9))
@@ -342,7 +342,7 @@ def test_embedding_explorer_widget(world):
     # Lesson 02's map (a frame of movie_id, x, y) is accepted as the coordinates.
     from course_lib.explain import embedding_map, movie_embeddings
 
-    coords = embedding_map(movie_embeddings(world["models"]["deep"].deep), world["movies"])
+    coords = embedding_map(movie_embeddings(world["models"]["deep"]), world["movies"])
     ex2 = EmbeddingExplorer(world["models"]["deep"], spec, world["movies"], coords_2d=coords, k=3)
     row = coords.set_index(ITEM).loc[ex2.movie.value]
     np.testing.assert_allclose(ex2.highlight["movie"], [row["x"], row["y"]])
