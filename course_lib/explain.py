@@ -289,7 +289,7 @@ STAGES = ("input", "encoder", "encoded", "lookup", "weights", "pool", "mlp", "su
 #: Keras layer class -> stage. Any other layer gets a box in the "pool" column.
 LAYER_STAGES = {
     "IntegerLookup": "lookup", "StringLookup": "lookup", "Hashing": "lookup", "HashedCrossing": "lookup",
-    "Discretization": "lookup", "Normalization": "lookup", "PairKey": "lookup",
+    "Discretization": "lookup", "Normalization": "lookup",
     "SparseLinear": "weights", "CrossWeights": "weights", "Embedding": "weights",
     "MaskedMean": "pool", "Concatenate": "pool", "Dense": "mlp", "Add": "sum",
 }
@@ -341,33 +341,32 @@ def _encoder_label(encoder) -> str:
     return "\n".join(lines)
 
 
+def _dense_label(layer) -> str:
+    act = getattr(layer.activation, "__name__", "")
+    return f"Dense {layer.units}" + (f" {act}" if act and act != "linear" else "\nlogit" if layer.units == 1 else "")
+
+
+#: Keras layer class -> its box text, from the layer and its short name (branch prefix dropped).
+LAYER_LABELS = {
+    "IntegerLookup": lambda l, name: f"{name}\n{l.vocabulary_size():,} entries",
+    "StringLookup": lambda l, name: f"{name}\n{l.vocabulary_size():,} entries",
+    "Discretization": lambda l, name: f"{name}\n{len(l.bin_boundaries) + 1} buckets",
+    "SparseLinear": lambda l, name: f"{name}{' cross' if ' × ' in name else ' weights'}\n{l.size:,} weights",
+    "CrossWeights": lambda l, name: f"{name} cross\n{l.table_size:,} weights",
+    "Embedding": lambda l, name: f"{name}\n{l.input_dim:,} × {l.output_dim}",
+    "Normalization": lambda l, name: f"{name}\n(x − mean) / sd",
+    "Concatenate": lambda l, name: f"concatenate\n{l.output.shape[-1]} values",
+    "MaskedMean": lambda l, name: f"{name}\n(masked mean)",
+    "Dense": lambda l, name: _dense_label(l),
+    "Add": lambda l, name: "sum of terms",
+}
+
+
 def _layer_label(layer, branch: str) -> str:
     kind = type(layer).__name__
     short = layer.name[len(branch) + 1:] if layer.name.startswith(branch + "_") else layer.name
     pretty = short.replace("_x_", " × ").replace("_", " ")
-    if kind in ("IntegerLookup", "StringLookup"):
-        return f"{pretty}\n{layer.vocabulary_size():,} entries"
-    if kind == "Discretization":
-        return f"{pretty}\n{len(layer.bin_boundaries) + 1} buckets"
-    if kind in ("SparseLinear", "CrossWeights"):
-        size = getattr(layer, "size", None) or layer.table_size
-        return f"{pretty}{' cross' if ' × ' in pretty else ' weights'}\n{size:,} weights"
-    if kind == "Embedding":
-        return f"{pretty}\n{layer.input_dim:,} × {layer.output_dim}"
-    if kind == "Normalization":
-        return f"{pretty}\n(x − mean) / sd"
-    if kind == "PairKey":
-        return f"{pretty}\n(movie, liked movie)"
-    if kind == "Concatenate":
-        return f"concatenate\n{layer.output.shape[-1]} values"
-    if kind == "MaskedMean":
-        return f"{pretty}\n(masked mean)"
-    if kind == "Dense":
-        act = getattr(layer.activation, "__name__", "")
-        return f"Dense {layer.units}" + (f" {act}" if act and act != "linear" else "\nlogit" if layer.units == 1 else "")
-    if kind == "Add":
-        return "sum of terms"
-    return f"{pretty}\n{kind}"
+    return LAYER_LABELS[kind](layer, pretty) if kind in LAYER_LABELS else f"{pretty}\n{kind}"
 
 
 def _functional_parts(model) -> list:

@@ -137,6 +137,13 @@ class _Explorer:
     def figure(self):
         return None
 
+    def view_html(self) -> str:
+        return self.table.value
+
+    def _chosen(self) -> str:
+        """Title of the movie picked in ``self.movie``."""
+        return _titles(self.movies, [int(self.movie.value)])[0]
+
     def snapshot_html(self) -> str:
         """The current view as self-contained HTML: tables, and the chart as an inline PNG."""
         fig = self.figure()
@@ -450,11 +457,7 @@ class CrossExplorer(_Explorer):
                                 + _table_html(table, "ce-table"))
 
     def describe(self) -> str:
-        title = _titles(self.movies, [int(self.movie.value)])[0]
-        return f"User {self.user.value}, liked movie {title}: {len(self.partners)} learned partners."
-
-    def view_html(self) -> str:
-        return self.table.value
+        return f"User {self.user.value}, liked movie {self._chosen()}: {len(self.partners)} learned partners."
 
 
 # ---------------------------------------------------- lesson 02: embeddings ---
@@ -534,11 +537,7 @@ class EmbeddingExplorer(_Explorer):
         _plot_into(self.plot, self.figure)
 
     def describe(self) -> str:
-        title = _titles(self.movies, [int(self.movie.value)])[0]
-        return f"The {len(self.neighbours)} nearest neighbours of {title} (cosine of the learned embeddings)."
-
-    def view_html(self) -> str:
-        return self.table.value
+        return f"The {len(self.neighbours)} nearest neighbours of {self._chosen()} (cosine of the learned embeddings)."
 
     def figure(self):
         """The 2-D embedding map with the chosen movie and its neighbours highlighted."""
@@ -550,8 +549,7 @@ class EmbeddingExplorer(_Explorer):
         ax.scatter(nb[:, 0], nb[:, 1], s=18, color="#ff7f0e", label="nearest neighbours")
         x, y = self.highlight["movie"]
         ax.scatter([x], [y], s=80, color="#d62728", marker="*", label="chosen movie")
-        title = _titles(self.movies, [int(self.movie.value)])[0]
-        ax.set_title(f"Embedding map (2-D): {title[:40]}", fontsize=9)
+        ax.set_title(f"Embedding map (2-D): {self._chosen()[:40]}", fontsize=9)
         ax.set_xlabel("component 1")
         ax.set_ylabel("component 2")
         ax.legend(fontsize=7, loc="best")
