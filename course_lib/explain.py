@@ -380,6 +380,34 @@ def _functional_parts(model) -> list:
     return parts
 
 
+def _merge_chains(boxes: dict[str, Box], edges: set[tuple[str, str]], stage: str) -> dict[str, str]:
+    """Fold a chain of boxes of one stage (Dense -> Dense -> Dense) into its first box, in place.
+
+    Returns:
+        Which box each folded box went into.
+    """
+    into_box: dict[str, str] = {}
+    while True:
+        out, into = {}, {}
+        for a, b in edges:
+            out.setdefault(a, []).append(b)
+            into.setdefault(b, []).append(a)
+        link = next(((a, b) for a, b in sorted(edges) if boxes[a].stage == boxes[b].stage == stage
+                     and out[a] == [b] and into[b] == [a]), None)
+        if link is None:
+            return {k: into_box.get(v, v) for k, v in into_box.items()}
+        a, b = link
+        into_box.update({b: a, **{k: a for k, v in into_box.items() if v == b}})
+        first, second = boxes[a], boxes.pop(b)
+        first.label += "\n→ " + second.label.replace("\n", " ")
+        first.notes += [n for n in second.notes if n not in first.notes]
+        edges.discard(link)
+        for x, y in list(edges):
+            if x == b:
+                edges.discard((x, y))
+                edges.add((a, y))
+
+
 def model_graph(model) -> ModelGraph:
     """Walk a model's layers and group them into the boxes of an architecture diagram.
 
@@ -456,6 +484,8 @@ def model_graph(model) -> ModelGraph:
     boxes = {k: b for k, b in boxes.items() if b.stage not in ("input", "encoded") or k in used
              or (b.stage == "input" and encoders)}
     edges = {(a, b) for a, b in edges if a in boxes and b in boxes}
+    folded = _merge_chains(boxes, edges, "mlp")
+    outputs = [folded.get(o, o) for o in outputs]
     if len(parts) > 1:
         boxes["output:sum"] = Box("output:sum", "+\nbranch logits", "output", "")
         edges.update((o, "output:sum") for o in outputs)

@@ -195,9 +195,9 @@ def architecture(model, ax=None):
             for i, k in enumerate(keys):
                 y[k] = lo + step * (i + 0.5)
     if ax is None:
-        fig, ax = plt.subplots(figsize=(1.45 * len(xs) + 0.6, 0.6 * height + 1.2))
+        fig, ax = plt.subplots(figsize=(1.3 * len(xs) + 0.4, 0.6 * height + 1.2))
     fig = ax.figure
-    w, h = 0.86, 0.78
+    w, h = 0.9, 0.78
     for b in bands:
         lo, hi = band_span[b]
         cols = [xs[col[k]] for k, x in graph.boxes.items() if x.branch == b]
@@ -213,7 +213,7 @@ def architecture(model, ax=None):
         x0, hk = xs[col[k]], max(h, 0.2 * box.text.count("\n") + 0.4)  # tall enough for its lines
         ax.add_patch(FancyBboxPatch((x0 - w / 2, y[k] - hk / 2), w, hk, boxstyle="round,pad=0.02,rounding_size=0.08",
                                     facecolor=face, edgecolor="#555", lw=0.6, zorder=2))
-        ax.text(x0, y[k], box.text, ha="center", va="center", fontsize=6.3, zorder=3)
+        ax.text(x0, y[k], box.text, ha="center", va="center", fontsize=6.8, zorder=3)
     ax.set_xlim(-0.6, len(xs) - 0.4)
     ax.set_ylim(height + 0.4, -0.9)
     ax.axis("off")

@@ -99,9 +99,9 @@ def metrics_for(y_true, logits) -> dict[str, float]:
 
 
 def _table_html(frame: pd.DataFrame, css_class: str) -> str:
-    # Inline alignment: JupyterLab's table CSS right-aligns headers over left-aligned titles.
+    # Inline alignment: JupyterLab's table CSS right-aligns cells, titles read better left-aligned.
     return frame.to_html(index=False, classes=css_class, border=0, escape=True).replace(
-        "<th>", '<th style="text-align: left">')
+        "<th>", '<th style="text-align: left">').replace("<td>", '<td style="text-align: left">')
 
 
 def _plot_into(output, figure) -> None:

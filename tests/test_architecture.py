@@ -32,8 +32,8 @@ def test_wide_deep_graph_follows_the_layers(spec):
         assert any(f"{a} × {b} cross" in t for t in wide), f"no box for the {cross} cross in {wide}"
     deep = _labels(graph, "deep")
     assert any(t.startswith("movie embedding") and f"{len(spec.movies) + 2} × 12" in t for t in deep), deep
-    dense = [t.split("\n")[0] for t in deep if t.startswith("Dense")]
-    assert dense == ["Dense 32 relu", "Dense 8 relu", "Dense 1"], dense
+    mlp = [t for t in deep if t.startswith("Dense")]  # the chain of dense layers is one box
+    assert len(mlp) == 1 and mlp[0].split("\n")[:3] == ["Dense 32 relu", "→ Dense 8 relu", "→ Dense 1 logit"], mlp
     # Every raw input group the model reads is drawn, and feeds the shared encoder,
     # whose lookups (with their sizes) feed both branches.
     inputs = {k for k, b in graph.boxes.items() if b.stage == "input"}
