@@ -270,7 +270,7 @@ def _architecture_output(page):
 @pytest.mark.parametrize("trusted", [False, True], ids=["untrusted", "trusted"])
 def test_lesson04_shows_its_explorer_without_a_kernel(tmp_path, trusted, capsys):
     """Opened, not run: the explorer (widget or snapshot) and the architecture figure are drawn."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     gen = _start_lab(tmp_path, trusted=trusted)
     lab = next(gen)
@@ -288,6 +288,8 @@ def test_lesson04_shows_its_explorer_without_a_kernel(tmp_path, trusted, capsys)
                     explorer.wait_for(state="attached", timeout=60_000)
                     explorer.scroll_into_view_if_needed()
                     explorer.wait_for(state="visible", timeout=30_000)
+                    # A stored widget view renders its children asynchronously.
+                    expect(explorer).to_contain_text("ROC AUC", timeout=60_000)
                 except Exception:
                     page.screenshot(path=str(ARTIFACTS / f"lesson04_no_explorer_{tag}.png"), full_page=True)
                     raise
