@@ -182,3 +182,23 @@ def test_license_is_an_spdx_string():
     assert any(re.fullmatch(r"setuptools\s*>=\s*(\d+).*", r) and int(re.match(r"setuptools\s*>=\s*(\d+)", r)
                .group(1)) >= 77 for r in build), f"build requires {build}: needs setuptools>=77"
     assert isinstance(_pyproject()["project"]["license"], str), "license must be an SPDX string, e.g. \"MIT\""
+
+
+def test_make_lab_trusts_the_lessons_and_says_how_it_runs_as_root(tmp_path):
+    import os
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("no make here (Windows: see the README)")
+    # -n prints the recipe without running it; a fake venv path keeps the real one untouched.
+    out = subprocess.run(["make", "-n", "lab", f"VENV={tmp_path / 'venv'}"], cwd=REPO, capture_output=True,
+                         text=True, check=True).stdout
+    lessons = sorted(p.name for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    trust = next(line for line in out.splitlines() if "jupyter trust" in line)
+    assert all(f"notebooks/{name}" in trust for name in lessons), trust
+    lab = next(line for line in out.splitlines() if "jupyter lab" in line)
+    is_root = hasattr(os, "geteuid") and os.geteuid() == 0
+    assert ("--allow-root" in lab) == is_root, lab
+    if is_root:
+        assert "Running as root" in out
