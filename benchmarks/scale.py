@@ -582,7 +582,7 @@ def measure(source: str = "auto", n_users: int = 30_000, n_movies: int = 3_000,
         ds = make_streaming_dataset(path, movies, spec, batch_size, plan=plan, counter=counter, steps=steps)
         with _PeakRSS() as mem:
             t = time.perf_counter()
-            model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
+            model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
             train_s = time.perf_counter() - t
         test = counter.test_rows()
         trained = steps * batch_size if steps else counter.train_rows
