@@ -46,7 +46,8 @@ for name, result in results.items():
 # What we find: with the course's small L1, FTRL leaves no more exact zeros than
 # Adam does — only the weights no training row ever touches (the course keeps L1
 # small so that a rare pair's weight can learn at all: its gradient is a mean
-# over 2,048 rows). A 100x stronger L1 zeroes a large share of the weights.
+# over 2,048 rows). A 100x stronger L1 zeroes several times as many (about 7 %
+# instead of about 1 %, measured) at almost no cost in test AUC (one seed).
 course, strong, adam = share.values()
 assert abs(course - adam) < 0.01
-assert strong > course + 0.10
+assert strong > 4 * course
