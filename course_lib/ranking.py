@@ -49,6 +49,12 @@ POPULARITY_POWER = 0.75
 SAMPLING_SCHEMES = ("uniform", "popularity")
 #: Marks where a training row comes from.
 SOURCE = "source"
+#: How the ranker trains on the implicit set: it has 5x the rows of the
+#: "liked | rated" set, so larger batches with a larger Adam step (the wide
+#: part's FTRL keeps its step); 5 epochs, stopping early on the validation mix.
+#: Batches of 8,192 with step 8e-3 train no faster per epoch on 2 cores and
+#: starve the wide part (ml-latest-small, seed 1: two-stage HR@10 0.478 vs 0.507).
+RANKER_TRAINING = {"epochs": 5, "batch_size": 4096, "learning_rate": 4e-3, "patience": 1}
 
 
 def pre_test(task: pd.DataFrame) -> pd.DataFrame:
@@ -146,6 +152,24 @@ def implicit_features(task: pd.DataFrame, movies: pd.DataFrame, negatives: int =
     feats[SOURCE] = rows[SOURCE].to_numpy()
     feats[RATING] = rows[RATING].to_numpy(np.float32)  # NaN: never rated
     return feats.sort_values([USER, TIMESTAMP, ITEM, SOURCE], kind="stable").reset_index(drop=True)
+
+
+def train_ranker(features: pd.DataFrame, spec, branches: str = "wide_deep", seed: int = 1):
+    """Build and train a course model on the implicit set (``RANKER_TRAINING`` settings).
+
+    Early stopping watches the validation rows of the same mix (liked vs
+    disliked + sampled), so it stops when ranking, not rating, stops improving.
+
+    Returns:
+        The ``TrainResult`` of ``course_lib.train.train_model``.
+    """
+    from course_lib.models import build_wide_deep
+    from course_lib.train import train_model
+
+    if SOURCE not in features:
+        raise ValueError("train_ranker needs the implicit set; build it with implicit_features(task, movies).")
+    model = build_wide_deep(spec, branches, seed=seed)
+    return train_model(model, features, spec, seed=seed, **RANKER_TRAINING)
 
 
 # -------------------------------------------------------------- retrieval ---
@@ -252,3 +276,70 @@ def liked_in_test(task: pd.DataFrame) -> dict[int, set[int]]:
     """User -> the movies they liked in their test period (what a recommender should find)."""
     test = task[(task[SPLIT] == "test") & (task[LABEL] == 1)]
     return {int(u): set(g.tolist()) for u, g in test.groupby(USER)[ITEM]}
+
+
+# ------------------------------------------------------------- evaluation ---
+
+def recommendation_times(task: pd.DataFrame) -> dict[int, int]:
+    """User -> the moment we recommend to them: the timestamp of their first test rating.
+
+    Candidates are described as they were then (movie statistics from
+    earlier training ratings only), exactly like the training rows; scoring
+    a 1997 user with 2018 statistics would rank films they could not have seen.
+    """
+    test = task[task[SPLIT] == "test"]
+    return {int(u): int(t) for u, t in test.groupby(USER)[TIMESTAMP].min().items()}
+
+
+def ranking_metrics(model, spec, task: pd.DataFrame, movies: pd.DataFrame, retriever=None,
+                    n_candidates: int = N_CANDIDATES, users=None, k: int = 10,
+                    users_per_batch: int = 64) -> tuple[dict, dict]:
+    """HR@k and NDCG@k of a ranking model, alone or behind a retrieval stage.
+
+    Each user is scored at ``recommendation_times`` from the ratings before
+    the test period; relevant = the movies they liked in the test period.
+
+    Args:
+        model: A trained course model (probability of the positive class).
+        spec: Its ``FeatureSpec``.
+        task: Output of ``make_task``.
+        movies: The catalogue.
+        retriever: A ``CooccurrenceRetriever`` (or anything with
+            ``candidates(user, n)``); None ranks the whole catalogue minus
+            the movies the user already rated.
+        n_candidates: Candidates per user when ``retriever`` is given.
+        users: Users to evaluate (default: all with a liked test movie).
+        k: Cut-off.
+        users_per_batch: Users whose candidates are featurised together.
+
+    Returns:
+        ``(metrics, ranked)``: averaged metrics and each user's top-k ids.
+    """
+    from course_lib.features import build_features
+    from course_lib.metrics import hit_rate_and_ndcg
+    from course_lib.train import predict
+
+    history = pre_test(task)
+    relevant = liked_in_test(task)
+    users = sorted(relevant) if users is None else [int(u) for u in users if int(u) in relevant]
+    when = recommendation_times(task)
+    catalogue = movies[ITEM].to_numpy(np.int64)
+    rated = {int(u): set(g.tolist()) for u, g in history.groupby(USER)[ITEM]}
+    ranked = {}
+    for start in range(0, len(users), users_per_batch):
+        chunk = users[start:start + users_per_batch]
+        if retriever is not None:
+            cands = [np.asarray(retriever.candidates(u, n_candidates), dtype=np.int64) for u in chunk]
+        else:
+            cands = [catalogue[~np.isin(catalogue, list(rated.get(u, ())))] for u in chunk]
+        queries = pd.DataFrame({USER: np.repeat(chunk, [len(c) for c in cands]).astype(np.int64),
+                                ITEM: np.concatenate(cands),
+                                TIMESTAMP: np.repeat([when[u] for u in chunk], [len(c) for c in cands])})
+        scores = predict(model, build_features(history, movies, queries=queries), spec)
+        offset = 0
+        for user, cand in zip(chunk, cands):
+            s = scores[offset:offset + len(cand)]
+            offset += len(cand)
+            # Stable order: ties broken by movie id, so lists repeat exactly.
+            ranked[user] = cand[np.lexsort((cand, -s))[:k]].tolist()
+    return hit_rate_and_ndcg(ranked, {u: relevant[u] for u in users}, k), ranked
