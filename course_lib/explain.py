@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from course_lib.columns import GENRES, ITEM, SPLIT, TITLE
-from course_lib.features import HIST_COLUMNS
+from course_lib.features import HIST_COLUMNS, pair_keys
 
 
 def seen_cross(features: pd.DataFrame, reference: pd.DataFrame | None = None) -> np.ndarray:
@@ -32,7 +32,7 @@ def seen_cross(features: pd.DataFrame, reference: pd.DataFrame | None = None) ->
     def keys(frame):
         movie = frame[ITEM].to_numpy(np.int64)
         hist = frame[HIST_COLUMNS].to_numpy(np.int64)
-        return np.where(hist > 0, movie[:, None] * (1 << 32) + hist, -1)
+        return np.where(hist > 0, pair_keys(movie[:, None], hist), -1)
 
     known = np.unique(keys(ref))
     known = known[known >= 0]
@@ -40,39 +40,41 @@ def seen_cross(features: pd.DataFrame, reference: pd.DataFrame | None = None) ->
     return (np.isin(k, known) & (k >= 0)).any(axis=1)
 
 
-def _lookup_index(model, layer_name: str, values) -> np.ndarray:
-    return np.asarray(model.get_layer(layer_name)(np.asarray(values)))
+def _wide_layer(model, name: str):
+    """The wide branch's layer ``<branch>_<name>`` of a ``WideDeep`` model."""
+    if getattr(model, "wide", None) is None:
+        raise ValueError("this model has no wide branch; pass a Wide&Deep or wide-only WideDeep model.")
+    return model.wide.get_layer(f"{model.wide.name}_{name}")
 
 
-def movie_cross_weights(wide, pairs: pd.DataFrame, prefix: str = "wide") -> np.ndarray:
+def movie_cross_weights(model, pairs: pd.DataFrame) -> np.ndarray:
     """Learned weight of each (movie, liked movie) pair in the wide model's cross.
 
     Works for the exact pair vocabulary (unseen pairs weigh exactly 0) and
     for the hashed variant (unseen pairs pick up whatever shares their bin).
 
     Args:
-        wide: The wide branch (``model.wide``).
+        model: A ``WideDeep`` with a wide branch.
         pairs: Columns ``movie_id`` (candidate) and ``liked_movie``.
     """
     movie = pairs[ITEM].to_numpy(np.int64)
     liked = pairs["liked_movie"].to_numpy(np.int64)
-    layer = wide.get_layer(f"{prefix}_movie_x_history")
-    names = {l.name for l in wide.layers}
-    if f"{prefix}_movie_pair_lookup" in names:
-        idx = np.asarray(wide.get_layer(f"{prefix}_movie_pair_lookup")(movie * (1 << 32) + liked))
-        return np.where(idx > 0, layer.table.numpy()[idx], 0.0)
-    a = _lookup_index(wide, f"{prefix}_movie_lookup", movie)
-    b = _lookup_index(wide, f"{prefix}_movie_lookup", liked)
-    ids = np.asarray(layer.pair_ids(a[:, None], b[:, None]))[:, 0, 0]
-    return layer.table.numpy()[ids]
+    layer = _wide_layer(model, "movie_x_history")
+    table = layer.table.numpy()
+    if model.encoder.pair is not None:
+        idx = np.asarray(model.encoder.pair(pair_keys(movie, liked)))
+        return np.where(idx > 0, table[idx], 0.0)
+    a = np.asarray(model.encoder.movie(movie))
+    b = np.asarray(model.encoder.movie(liked))
+    return table[np.asarray(layer.pair_ids(a[:, None], b[:, None]))[:, 0, 0]]
 
 
-def top_movie_crosses(wide, features: pd.DataFrame, movies: pd.DataFrame, k: int = 10,
+def top_movie_crosses(model, features: pd.DataFrame, movies: pd.DataFrame, k: int = 10,
                       min_count: int = 3) -> pd.DataFrame:
     """The strongest "liked A -> likes B" rules the wide model memorised.
 
     Args:
-        wide: The wide branch.
+        model: A ``WideDeep`` with a wide branch.
         features: Feature rows; pairs come from their ``train`` rows.
         movies: For titles.
         k: How many rules.
@@ -86,7 +88,7 @@ def top_movie_crosses(wide, features: pd.DataFrame, movies: pd.DataFrame, k: int
     pairs = (train.assign(liked_movie=train[HIST_COLUMNS[0]])
              .groupby([ITEM, "liked_movie"], sort=True)["liked"].agg(["size", "mean"]).reset_index())
     pairs = pairs[pairs["size"] >= min_count].copy()
-    pairs["weight"] = movie_cross_weights(wide, pairs)
+    pairs["weight"] = movie_cross_weights(model, pairs)
     pairs = pairs.sort_values(["weight", ITEM], ascending=[False, True]).head(k)
     titles = movies.set_index(ITEM)[TITLE]
     return pd.DataFrame({
@@ -98,28 +100,37 @@ def top_movie_crosses(wide, features: pd.DataFrame, movies: pd.DataFrame, k: int
     })
 
 
-def genre_cross_matrix(wide, spec, prefix: str = "wide") -> pd.DataFrame:
+def genre_cross_matrix(model, spec) -> pd.DataFrame:
     """The genre x genre cross weights as a (user genre) x (candidate genre) table."""
-    layer = wide.get_layer(f"{prefix}_genre_x_genre")
+    layer = _wide_layer(model, "genre_x_genre")
     table = layer.table.numpy().reshape(layer.size_a, layer.size_b)
     # Indices 0 (padding) and 1 (unknown genre) are not genres.
     return pd.DataFrame(table[2:, 2:], index=pd.Index(spec.genres, name="user likes"),
                         columns=pd.Index(spec.genres, name="candidate genre"))
 
 
-def cross_contribution(wide, inputs: dict, name: str = "movie_x_history", prefix: str = "wide") -> np.ndarray:
-    """Each row's logit contribution from one cross (zero where the cross is unseen)."""
+def cross_contribution(model, inputs: dict, name: str = "movie_x_history") -> np.ndarray:
+    """Each row's logit contribution from one cross (zero where the cross is unseen).
+
+    Args:
+        model: A ``WideDeep`` with a wide branch.
+        inputs: Raw inputs (``course_lib.train.model_inputs``) or encoded ones.
+        name: The cross (a name in ``course_lib.features.ALL_CROSSES``).
+    """
     import keras
 
-    layer = wide.get_layer(f"{prefix}_{name}")
-    probe = keras.Model(wide.inputs, layer.output)
-    return np.asarray(probe.predict_on_batch(inputs)).reshape(-1)
+    layer = _wide_layer(model, name)
+    probe = keras.Model(model.wide.inputs, layer.output)
+    x = model.encode(inputs)
+    return np.asarray(probe.predict_on_batch({t.name: x[t.name] for t in model.wide.inputs})).reshape(-1)
 
 
-def movie_embeddings(deep, prefix: str = "deep") -> pd.DataFrame:
-    """The deep model's movie embedding table, indexed by movie id."""
-    vocab = deep.get_layer(f"{prefix}_movie_lookup").get_vocabulary()
-    table = deep.get_layer(f"{prefix}_movie_embedding").get_weights()[0]
+def movie_embeddings(model) -> pd.DataFrame:
+    """The deep branch's movie embedding table of a ``WideDeep``, indexed by movie id."""
+    if getattr(model, "deep", None) is None:
+        raise ValueError("this model has no deep branch; pass a Wide&Deep or deep-only WideDeep model.")
+    vocab = model.encoder.movie.get_vocabulary()
+    table = model.deep.get_layer(f"{model.deep.name}_movie_embedding").get_weights()[0]
     # Row 0 is the padding token, row 1 the out-of-vocabulary slot.
     ids = np.asarray(vocab[2:], dtype=np.int64)
     return pd.DataFrame(table[2:len(vocab)], index=pd.Index(ids, name=ITEM))

@@ -56,6 +56,10 @@ def configure_tensorflow() -> None:
 
     tf.get_logger().setLevel("ERROR")
     tf.config.experimental.enable_op_determinism()
+    # Grappler's arithmetic optimizer regroups sums (e.g. the wide branch's
+    # terms) in compiled graphs, so a graph, an eager call and a reloaded
+    # model would round differently; off, they agree bit for bit.
+    tf.config.optimizer.set_experimental_options({"arithmetic_optimization": False})
     try:
         tf.config.threading.set_intra_op_parallelism_threads(NUM_THREADS)
         tf.config.threading.set_inter_op_parallelism_threads(NUM_THREADS)

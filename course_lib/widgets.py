@@ -172,7 +172,7 @@ def top_cross_partners(wide_model, spec, movie_id: int, candidates=None, k: int 
     cand = np.asarray(spec.movies if candidates is None else candidates, dtype=np.int64)
     cand = cand[cand != int(movie_id)]
     pairs = pd.DataFrame({ITEM: cand, "liked_movie": np.full(len(cand), int(movie_id), dtype=np.int64)})
-    weights = np.asarray(movie_cross_weights(wide, pairs, prefix=wide.name), dtype=np.float64).reshape(-1)
+    weights = np.asarray(movie_cross_weights(wide_model, pairs), dtype=np.float64).reshape(-1)
     order = np.lexsort((cand, -weights))[:k]
     return pd.DataFrame({"rank": np.arange(1, len(order) + 1), ITEM: cand[order],
                          TITLE: _titles(movies, cand[order]), "weight": np.round(weights[order], 4)})
@@ -187,7 +187,7 @@ def movie_embeddings(deep_model, spec, movie_ids=None) -> tuple[np.ndarray, np.n
 
     deep = _deep_branch(deep_model)
     _layer(deep, "_movie_embedding", "is this a course deep model (build_deep)?")
-    table = embedding_table(deep, prefix=deep.name)
+    table = embedding_table(deep_model)
     ids = np.asarray(spec.movies if movie_ids is None else movie_ids, dtype=np.int64)
     return ids, table.reindex(ids).to_numpy(np.float64)
 
@@ -220,8 +220,8 @@ def nearest_neighbours(deep_model, spec, movie_id: int, k: int = 10, movies: pd.
                          "pick one from spec.movies.")
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
-    deep = _deep_branch(deep_model)
-    table = embedding_table(deep, prefix=deep.name)
+    _deep_branch(deep_model)
+    table = embedding_table(deep_model)
     titles = movies if movies is not None else pd.DataFrame({ITEM: table.index, TITLE: "", "genres": ""})
     nn = nearest_movies(table, int(movie_id), titles, k=k, candidates=candidates)
     return pd.DataFrame({"rank": np.arange(1, len(nn) + 1), ITEM: nn[ITEM].to_numpy(),
@@ -514,7 +514,7 @@ class CrossExplorer(_Explorer):
         import ipywidgets as w
 
         self.wide, self.spec, self.movies, self.feats, self.k = (
-            _wide_branch(model_or_wide_branch), spec, movies, feats, int(k))
+            model_or_wide_branch, spec, movies, feats, int(k))
         vocab = set(spec.movies)
         liked = task[(task[SPLIT] == "train") & (task[LABEL] == 1) & task[ITEM].isin(vocab)]
         self._liked = {int(u): g[ITEM].drop_duplicates().tolist() for u, g in liked.groupby(USER, sort=True)}
@@ -605,7 +605,7 @@ class EmbeddingExplorer(_Explorer):
                  candidates=None, k: int = 10):
         import ipywidgets as w
 
-        self.deep, self.spec, self.movies, self.k = _deep_branch(deep_model), spec, movies, int(k)
+        self.deep, self.spec, self.movies, self.k = deep_model, spec, movies, int(k)
         self.ids, vecs = movie_embeddings(self.deep, spec)
         if coords_2d is None:
             from sklearn.decomposition import PCA

@@ -269,9 +269,9 @@ def test_cross_weight_moves_the_wide_logit(world, variant):
     row = feats[feats[ITEM] == top[ITEM].iloc[0]].head(1).copy()
     for col in spec.hist_columns:
         row[col] = 0
-    base = float(np.asarray(model.wide(model_inputs(row, spec)))[0])
+    base = float(np.asarray(model.branch_logits(model_inputs(row, spec))[0])[0])
     row[spec.hist_columns[0]] = movie
-    with_movie = float(np.asarray(model.wide(model_inputs(row, spec)))[0])
+    with_movie = float(np.asarray(model.branch_logits(model_inputs(row, spec))[0])[0])
     assert with_movie - base == pytest.approx(top["weight"].iloc[0], abs=1e-4)
 
 
@@ -333,7 +333,7 @@ def test_embedding_explorer_widget(world):
     # Lesson 02's map (a frame of movie_id, x, y) is accepted as the coordinates.
     from course_lib.explain import embedding_map, movie_embeddings
 
-    coords = embedding_map(movie_embeddings(world["models"]["deep"].deep), world["movies"])
+    coords = embedding_map(movie_embeddings(world["models"]["deep"]), world["movies"])
     ex2 = EmbeddingExplorer(world["models"]["deep"], spec, world["movies"], coords_2d=coords, k=3)
     row = coords.set_index(ITEM).loc[ex2.movie.value]
     np.testing.assert_allclose(ex2.highlight["movie"], [row["x"], row["y"]])
