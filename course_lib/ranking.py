@@ -227,6 +227,8 @@ class CooccurrenceRetriever:
         self._user_scale = np.maximum(np.asarray(rated.sum(axis=1)).ravel(), 1.0) ** -self.damping
         # Most-rated first, ties by movie id: the fallback order.
         self.popular = np.lexsort((self.catalogue, -counts))
+        self._popular_rank = np.empty(len(self.catalogue), dtype=np.int64)
+        self._popular_rank[self.popular] = np.arange(len(self.catalogue))
         self._row = {int(u): i for i, u in enumerate(user_ids)}
         self._rated = {}
         self._recent_likes = {}
@@ -251,11 +253,8 @@ class CooccurrenceRetriever:
     def candidate_positions(self, user_id: int, n: int = N_CANDIDATES) -> np.ndarray:
         """Catalogue positions of the top-``n`` unrated movies, best first (ties: most rated)."""
         s = self.scores(user_id)
-        rated = self._rated.get(int(user_id), np.array([], dtype=np.int64))
-        rank_pop = np.empty(len(self.catalogue), dtype=np.int64)
-        rank_pop[self.popular] = np.arange(len(self.catalogue))
-        s[rated] = -np.inf
-        order = np.lexsort((rank_pop, -s))
+        s[self._rated.get(int(user_id), np.array([], dtype=np.int64))] = -np.inf
+        order = np.lexsort((self._popular_rank, -s))
         order = order[np.isfinite(s[order])]
         return order[:n]
 
@@ -291,55 +290,81 @@ def recommendation_times(task: pd.DataFrame) -> dict[int, int]:
     return {int(u): int(t) for u, t in test.groupby(USER)[TIMESTAMP].min().items()}
 
 
-def ranking_metrics(model, spec, task: pd.DataFrame, movies: pd.DataFrame, retriever=None,
-                    n_candidates: int = N_CANDIDATES, users=None, k: int = 10,
-                    users_per_batch: int = 64) -> tuple[dict, dict]:
-    """HR@k and NDCG@k of a ranking model, alone or behind a retrieval stage.
+class RankingEvaluation:
+    """HR@k and NDCG@k of ranking models: the same users, candidates and moments for every model.
 
     Each user is scored at ``recommendation_times`` from the ratings before
     the test period; relevant = the movies they liked in the test period.
 
+    - With a ``retriever`` (two-stage), the candidates and their feature rows
+      (``build_features(..., queries=...)``) are computed once and shared by
+      every model evaluated.
+    - Without one, each model ranks the whole catalogue minus the movies the
+      user already rated, through ``Recommender.score(user, at=...)``.
+
     Args:
-        model: A trained course model (probability of the positive class).
-        spec: Its ``FeatureSpec``.
         task: Output of ``make_task``.
         movies: The catalogue.
-        retriever: A ``CooccurrenceRetriever`` (or anything with
-            ``candidates(user, n)``); None ranks the whole catalogue minus
-            the movies the user already rated.
-        n_candidates: Candidates per user when ``retriever`` is given.
+        retriever: A ``CooccurrenceRetriever`` (anything with
+            ``candidates(user, n)``) built on ``pre_test(task)``, or None.
+        n_candidates: Candidates per user with a retriever.
         users: Users to evaluate (default: all with a liked test movie).
         k: Cut-off.
-        users_per_batch: Users whose candidates are featurised together.
-
-    Returns:
-        ``(metrics, ranked)``: averaged metrics and each user's top-k ids.
     """
-    from course_lib.features import build_features
-    from course_lib.metrics import hit_rate_and_ndcg
-    from course_lib.train import predict
 
-    history = pre_test(task)
-    relevant = liked_in_test(task)
-    users = sorted(relevant) if users is None else [int(u) for u in users if int(u) in relevant]
-    when = recommendation_times(task)
-    catalogue = movies[ITEM].to_numpy(np.int64)
-    rated = {int(u): set(g.tolist()) for u, g in history.groupby(USER)[ITEM]}
-    ranked = {}
-    for start in range(0, len(users), users_per_batch):
-        chunk = users[start:start + users_per_batch]
+    def __init__(self, task: pd.DataFrame, movies: pd.DataFrame, retriever=None,
+                 n_candidates: int = N_CANDIDATES, users=None, k: int = 10):
+        from course_lib.features import build_features
+
+        self.history, self.movies, self.k = pre_test(task), movies, int(k)
+        relevant = liked_in_test(task)
+        self.users = sorted(relevant) if users is None else [int(u) for u in users if int(u) in relevant]
+        if not self.users:
+            raise ValueError("no user has a liked test movie among those asked for; nothing to rank.")
+        self.relevant = {u: relevant[u] for u in self.users}
+        self.when = recommendation_times(task)
+        self.features = None
         if retriever is not None:
-            cands = [np.asarray(retriever.candidates(u, n_candidates), dtype=np.int64) for u in chunk]
-        else:
-            cands = [catalogue[~np.isin(catalogue, list(rated.get(u, ())))] for u in chunk]
-        queries = pd.DataFrame({USER: np.repeat(chunk, [len(c) for c in cands]).astype(np.int64),
-                                ITEM: np.concatenate(cands),
-                                TIMESTAMP: np.repeat([when[u] for u in chunk], [len(c) for c in cands])})
-        scores = predict(model, build_features(history, movies, queries=queries), spec)
-        offset = 0
-        for user, cand in zip(chunk, cands):
+            self.candidates = {u: np.asarray(retriever.candidates(u, n_candidates), dtype=np.int64)
+                               for u in self.users}
+            sizes = [len(self.candidates[u]) for u in self.users]
+            queries = pd.DataFrame({USER: np.repeat(self.users, sizes).astype(np.int64),
+                                    ITEM: np.concatenate([self.candidates[u] for u in self.users]),
+                                    TIMESTAMP: np.repeat([self.when[u] for u in self.users], sizes)})
+            self.features = build_features(self.history, movies, queries=queries)
+
+    def __call__(self, model, spec=None) -> tuple[dict, dict]:
+        """``(metrics, ranked)``: the averaged metrics and each user's top-k movie ids.
+
+        Args:
+            model: A trained course model (probability of the positive class).
+            spec: Its ``FeatureSpec`` (default: the model's own, ``model.spec``).
+        """
+        from course_lib.metrics import hit_rate_and_ndcg
+
+        spec = spec or model.spec
+        ranked = self._two_stage(model, spec) if self.features is not None else self._whole_catalogue(model, spec)
+        return hit_rate_and_ndcg(ranked, self.relevant, self.k), ranked
+
+    def _two_stage(self, model, spec) -> dict[int, list[int]]:
+        from course_lib.train import predict
+
+        scores = predict(model, self.features, spec)
+        ranked, offset = {}, 0
+        for user in self.users:
+            cand = self.candidates[user]
             s = scores[offset:offset + len(cand)]
             offset += len(cand)
             # Stable order: ties broken by movie id, so lists repeat exactly.
-            ranked[user] = cand[np.lexsort((cand, -s))[:k]].tolist()
-    return hit_rate_and_ndcg(ranked, {u: relevant[u] for u in users}, k), ranked
+            ranked[user] = cand[np.lexsort((cand, -s))[:self.k]].tolist()
+        return ranked
+
+    def _whole_catalogue(self, model, spec) -> dict[int, list[int]]:
+        from course_lib.recommend import Recommender
+
+        rec = Recommender(model, spec, self.history, self.movies)
+        ranked = {}
+        for user in self.users:
+            scores = rec.score(user, at=self.when[user])
+            ranked[user] = rec.top_k(scores, user, self.k)[ITEM].tolist()
+        return ranked

@@ -23,8 +23,8 @@ import pandas as pd
 
 from course_lib.columns import GENRES, ITEM, LABEL, RATING, SPLIT, TIMESTAMP, TITLE, USER
 from course_lib.features import (
-    USER_COLUMNS, FeatureSpec, build_features, fill_years, genre_matrix, genre_vocabulary, median_year,
-    user_columns, user_state,
+    MOVIE_NUMERIC, USER_COLUMNS, FeatureSpec, build_features, fill_years, genre_matrix, genre_vocabulary,
+    median_year, movie_statistics, user_columns, user_state,
 )
 from course_lib.train import model_inputs
 
@@ -65,6 +65,7 @@ class Recommender:
         self._static_inputs = None
         self._states, self._state_row = self._user_states_now(task)
         self._rated_pos: dict[int, np.ndarray] = {}
+        self._history = None  # per-user ratings, built on the first score(at=...)
         if retriever is not None and not np.array_equal(np.asarray(retriever.catalogue), self.catalogue):
             raise ValueError("the retriever's catalogue differs from movies': build both from the same movies table.")
         self._serving = None  # built on first use: the encoded movie side and a traced model call
@@ -144,7 +145,7 @@ class Recommender:
                 out[col] = value if np.ndim(value) else np.full(n, value, dtype=out[col].dtype)
         return out
 
-    def score(self, user_id: int, movie_ids=None, positions=None) -> np.ndarray:
+    def score(self, user_id: int, movie_ids=None, positions=None, at: int | None = None) -> np.ndarray:
         """Probability that ``user_id`` likes each movie.
 
         Args:
@@ -152,9 +153,14 @@ class Recommender:
             movie_ids: Any movie ids (feature path, for movies outside the catalogue).
             positions: Catalogue positions to score (default: the whole
                 catalogue, in catalogue order).
+            at: Describe user and movies as they were at this timestamp
+                (only strictly earlier ratings count), as an offline
+                evaluation needs; None = "now". Catalogue positions only.
         """
         if movie_ids is None and getattr(self.model, "encoder", None) is not None:
-            return self._score_encoded(user_id, positions)
+            return self._score_encoded(user_id, positions, at)
+        if at is not None:
+            raise ValueError("score(at=...) needs a course model with an encoder (build_wide_deep).")
         if positions is not None:
             movie_ids = self.catalogue[positions]
         out = self.model.predict_on_batch(self.inputs(user_id, movie_ids))
@@ -178,7 +184,6 @@ class Recommender:
             self._static_inputs = model_inputs(self._static, spec)
         static = {k: tf.constant(np.asarray(v)) for k, v in encoder(self._static_inputs).items()}
         movie_ids = tf.constant(self.catalogue)
-        user_numeric = [i for i, c in enumerate(spec.numeric) if c in USER_COLUMNS]
         numeric = np.asarray(static["numeric"]) if "numeric" in static else None
         n_hist, n_genres = len(spec.hist_columns), len(spec.user_genre_columns)
 
@@ -200,33 +205,72 @@ class Recommender:
                 x["movie_year"] = tf.gather(static["movie_year"], pos)
             return tf.reshape(model(x, training=False), [-1])
 
-        self._serving = {"call": call, "numeric": numeric, "user_numeric": user_numeric, "users": {}}
+        self._serving = {"call": call, "numeric": numeric, "users": {}}
         return self._serving
 
-    def _encoded_user(self, user_id: int, columns: dict) -> tuple[np.ndarray, ...]:
+    def _columns_at(self, user_id: int, at: int, pos: np.ndarray) -> tuple[dict, pd.DataFrame]:
+        """User columns (as ``_user_columns``) and movie statistics at time ``at``, over ``pos``.
+
+        The same core as every other path: the user's state from a weight-0
+        probe slotted into their history, the movies' statistics from train
+        ratings strictly before ``at``.
+        """
+        if self._history is None:
+            self._history = {int(u): g[[USER, ITEM, TIMESTAMP, RATING]] for u, g in self.task.groupby(USER)}
+            self._train_rows = self.task.loc[self.task[SPLIT] == "train", [ITEM, TIMESTAMP, RATING, SPLIT]].astype(
+                {SPLIT: str})
+        hist = self._history.get(int(user_id), self.task[[USER, ITEM, TIMESTAMP, RATING]].iloc[:0])
+        probe = pd.DataFrame({USER: [np.int64(user_id)], ITEM: [self.catalogue[0]], TIMESTAMP: [np.int64(at)],
+                              RATING: [np.float32(0.0)]})
+        rows = pd.concat([hist.assign(_probe=0), probe.assign(_probe=1)], ignore_index=True).sort_values(
+            [TIMESTAMP, "_probe"], kind="stable")
+        state = user_state(rows, self.movies, self.vocab, (rows["_probe"] == 0).to_numpy(np.float64))
+        last = int(np.flatnonzero(rows["_probe"].to_numpy() == 1)[0])
+        state = type(state)(**{k: v[last:last + 1] for k, v in vars(state).items()})
+        queries = pd.DataFrame({ITEM: self.catalogue[pos], TIMESTAMP: np.int64(at), RATING: np.float32(0.0),
+                                SPLIT: "query"})
+        movie = movie_statistics(pd.concat([self._train_rows, queries], ignore_index=True),
+                                 self.movies).iloc[len(self._train_rows):].reset_index(drop=True)
+        movie["movie_year"] = movie["movie_year"].fillna(self._year_fill).astype(np.float32)
+        user = user_columns(state, self._genres[pos], self.vocab)
+        user["movie_year"] = movie["movie_year"].to_numpy()
+        user = fill_years(user, self._year_fill)
+        columns = {USER: np.int64(user_id)}
+        for col in USER_COLUMNS:
+            values = user[col].to_numpy()
+            columns[col] = values if col in ("user_genre_affinity", "user_year_mean") else values[0]
+        return columns, movie
+
+    def _encoded_user(self, user_id: int, columns: dict, at=None) -> tuple[np.ndarray, ...]:
         """``(user_index, history_index, user_genres_index, history_ids)`` of a user, encoded once."""
         cache = self._serving["users"]
-        if int(user_id) not in cache:
+        if (int(user_id), at) not in cache:
             raw = {k: v[:1].copy() for k, v in self._static_inputs.items()}
             for col, value in columns.items():
                 if col in raw:
                     raw[col] = np.asarray([np.ravel(value)[0]], dtype=raw[col].dtype)
             enc = {k: np.asarray(v)[0] for k, v in self.model.encoder(raw).items()}
             hist = np.array([columns[c] for c in self.spec.hist_columns], dtype=np.int64)
-            cache[int(user_id)] = (enc["user_index"], enc["history_index"], enc["user_genres_index"], hist)
-        return cache[int(user_id)]
+            cache[int(user_id), at] = (enc["user_index"], enc["history_index"], enc["user_genres_index"], hist)
+        return cache[int(user_id), at]
 
-    def _score_encoded(self, user_id: int, positions=None) -> np.ndarray:
+    def _score_encoded(self, user_id: int, positions=None, at: int | None = None) -> np.ndarray:
         """``score`` through the encoded fast path (same numbers as the raw path)."""
         serving = self._serving_state()
         pos = np.arange(len(self.catalogue)) if positions is None else np.asarray(positions)
-        columns = self._user_columns(user_id, pos)
+        if at is None:
+            columns, movie = self._user_columns(user_id, pos), None
+        else:
+            columns, movie = self._columns_at(user_id, at, pos)
         numeric = np.zeros((len(pos), 0), np.float32)
         if serving["numeric"] is not None:
             numeric = serving["numeric"][pos]  # a copy: fancy indexing
-            for i in serving["user_numeric"]:
-                numeric[:, i] = columns[self.spec.numeric[i]]
-        user_index, history_index, genres_index, hist = self._encoded_user(user_id, columns)
+            for i, col in enumerate(self.spec.numeric):
+                if col in USER_COLUMNS:
+                    numeric[:, i] = columns[col]
+                elif movie is not None and col in MOVIE_NUMERIC:
+                    numeric[:, i] = movie[col].to_numpy()
+        user_index, history_index, genres_index, hist = self._encoded_user(user_id, columns, at)
         out = serving["call"](pos.astype(np.int32), numeric, user_index, history_index, genres_index, hist)
         return np.asarray(out, dtype=np.float64)
 

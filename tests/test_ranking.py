@@ -7,8 +7,8 @@ import pytest
 from course_lib.columns import ITEM, LABEL, RATING, SPLIT, TIMESTAMP, USER
 from course_lib.features import build_features
 from course_lib.ranking import (
-    SOURCE, CooccurrenceRetriever, implicit_features, pre_test, retrieval_recall, sample_negatives,
-    sampling_weights, liked_in_test,
+    SOURCE, CooccurrenceRetriever, RankingEvaluation, implicit_features, liked_in_test, pre_test,
+    recommendation_times, retrieval_recall, sample_negatives, sampling_weights,
 )
 
 
@@ -154,3 +154,51 @@ def test_test_likes(synthetic_task):
     likes = liked_in_test(task)
     test = task[(task[SPLIT] == "test") & (task[LABEL] == 1)]
     assert sum(len(v) for v in likes.values()) == test[[USER, ITEM]].drop_duplicates().shape[0]
+
+
+def test_whole_catalogue_at_a_time_equals_the_feature_path(synthetic_task, trained_wide_deep):
+    """``Recommender.score(user, at=t)`` (the fast path of the whole-catalogue
+    evaluation) equals scoring ``build_features`` query rows at time t."""
+    from course_lib.recommend import Recommender
+    from course_lib.train import predict
+
+    task, movies = synthetic_task
+    model, _ = trained_wide_deep
+    history = pre_test(task)
+    rec = Recommender(model, model.spec, history, movies)
+    when = recommendation_times(task)
+    for user in (5, 77):
+        q = pd.DataFrame({USER: user, ITEM: rec.catalogue, TIMESTAMP: when[user]})
+        slow = predict(model, build_features(history, movies, queries=q), model.spec)
+        np.testing.assert_allclose(rec.score(user, at=when[user]), slow, rtol=1e-5, atol=1e-6)
+    # A tie: a time equal to one of the user's ratings does not see that rating.
+    t = int(history.loc[history[USER] == 5, TIMESTAMP].iloc[10])
+    q = pd.DataFrame({USER: 5, ITEM: rec.catalogue[:20], TIMESTAMP: t})
+    np.testing.assert_allclose(rec.score(5, positions=np.arange(20), at=t),
+                               predict(model, build_features(history, movies, queries=q), model.spec), rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_ranking_evaluation_two_stage_and_whole_catalogue(synthetic_task, trained_wide_deep):
+    task, movies = synthetic_task
+    model, _ = trained_wide_deep
+    retriever = CooccurrenceRetriever(pre_test(task), movies[ITEM].to_numpy())
+    users = sorted(liked_in_test(task))[:15]
+    two = RankingEvaluation(task, movies, retriever=retriever, n_candidates=20, users=users)
+    whole = RankingEvaluation(task, movies, users=users)
+    rated = pre_test(task).groupby(USER)[ITEM].agg(set)
+    for evaluation in (two, whole):
+        metrics, ranked = evaluation(model)
+        assert metrics["users"] == len(users) and 0 <= metrics["ndcg@10"] <= metrics["hr@10"] <= 1
+        for user, items in ranked.items():
+            assert len(items) == 10 and not set(items) & rated[user]
+    for user, items in two(model)[1].items():
+        assert set(items) <= set(two.candidates[user].tolist())
+    # Ranking the candidates by the whole-catalogue scores gives the same lists.
+    from course_lib.recommend import Recommender
+
+    rec = Recommender(model, model.spec, pre_test(task), movies)
+    for user in users[:3]:
+        cand = two.candidates[user]
+        s = rec.score(user, at=two.when[user])[np.searchsorted(rec.catalogue, cand)]
+        assert two(model)[1][user] == cand[np.lexsort((cand, -s))[:10]].tolist()
