@@ -65,7 +65,7 @@ class Recommender:
         self._static_inputs = None
         self._states, self._state_row = self._user_states_now(task)
         self._rated_pos: dict[int, np.ndarray] = {}
-        self._history = None  # per-user ratings, built on the first score(at=...)
+        self._history = self._train_rows = None  # built on the first score(at=...)
         if retriever is not None and not np.array_equal(np.asarray(retriever.catalogue), self.catalogue):
             raise ValueError("the retriever's catalogue differs from movies': build both from the same movies table.")
         self._serving = None  # built on first use: the encoded movie side and a traced model call
@@ -145,7 +145,8 @@ class Recommender:
                 out[col] = value if np.ndim(value) else np.full(n, value, dtype=out[col].dtype)
         return out
 
-    def score(self, user_id: int, movie_ids=None, positions=None, at: int | None = None) -> np.ndarray:
+    def score(self, user_id: int, movie_ids=None, positions=None, at: int | None = None,
+              movie_stats: pd.DataFrame | None = None) -> np.ndarray:
         """Probability that ``user_id`` likes each movie.
 
         Args:
@@ -156,9 +157,12 @@ class Recommender:
             at: Describe user and movies as they were at this timestamp
                 (only strictly earlier ratings count), as an offline
                 evaluation needs; None = "now". Catalogue positions only.
+            movie_stats: With ``at``: the candidates' ``MOVIE_NUMERIC`` at that
+                time, if already computed (``movie_statistics`` over many
+                users at once is much faster than one call per user).
         """
         if movie_ids is None and getattr(self.model, "encoder", None) is not None:
-            return self._score_encoded(user_id, positions, at)
+            return self._score_encoded(user_id, positions, at, movie_stats)
         if at is not None:
             raise ValueError("score(at=...) needs a course model with an encoder (build_wide_deep).")
         if positions is not None:
@@ -205,10 +209,13 @@ class Recommender:
                 x["movie_year"] = tf.gather(static["movie_year"], pos)
             return tf.reshape(model(x, training=False), [-1])
 
-        self._serving = {"call": call, "numeric": numeric, "users": {}}
+        raw_signature = {k: tf.TensorSpec([None], tf.string if v.dtype == object else tf.as_dtype(v.dtype))
+                         for k, v in self._static_inputs.items()}
+        encode = tf.function(lambda raw: encoder(raw), input_signature=[raw_signature])
+        self._serving = {"call": call, "encode": encode, "numeric": numeric, "users": {}}
         return self._serving
 
-    def _columns_at(self, user_id: int, at: int, pos: np.ndarray) -> tuple[dict, pd.DataFrame]:
+    def _columns_at(self, user_id: int, at: int, pos: np.ndarray, movie=None) -> tuple[dict, pd.DataFrame]:
         """User columns (as ``_user_columns``) and movie statistics at time ``at``, over ``pos``.
 
         The same core as every other path: the user's state from a weight-0
@@ -217,8 +224,6 @@ class Recommender:
         """
         if self._history is None:
             self._history = {int(u): g[[USER, ITEM, TIMESTAMP, RATING]] for u, g in self.task.groupby(USER)}
-            self._train_rows = self.task.loc[self.task[SPLIT] == "train", [ITEM, TIMESTAMP, RATING, SPLIT]].astype(
-                {SPLIT: str})
         hist = self._history.get(int(user_id), self.task[[USER, ITEM, TIMESTAMP, RATING]].iloc[:0])
         probe = pd.DataFrame({USER: [np.int64(user_id)], ITEM: [self.catalogue[0]], TIMESTAMP: [np.int64(at)],
                               RATING: [np.float32(0.0)]})
@@ -227,11 +232,8 @@ class Recommender:
         state = user_state(rows, self.movies, self.vocab, (rows["_probe"] == 0).to_numpy(np.float64))
         last = int(np.flatnonzero(rows["_probe"].to_numpy() == 1)[0])
         state = type(state)(**{k: v[last:last + 1] for k, v in vars(state).items()})
-        queries = pd.DataFrame({ITEM: self.catalogue[pos], TIMESTAMP: np.int64(at), RATING: np.float32(0.0),
-                                SPLIT: "query"})
-        movie = movie_statistics(pd.concat([self._train_rows, queries], ignore_index=True),
-                                 self.movies).iloc[len(self._train_rows):].reset_index(drop=True)
-        movie["movie_year"] = movie["movie_year"].fillna(self._year_fill).astype(np.float32)
+        if movie is None:
+            movie = self.movie_stats_at(self.catalogue[pos], np.full(len(pos), at, dtype=np.int64))
         user = user_columns(state, self._genres[pos], self.vocab)
         user["movie_year"] = movie["movie_year"].to_numpy()
         user = fill_years(user, self._year_fill)
@@ -241,6 +243,21 @@ class Recommender:
             columns[col] = values if col in ("user_genre_affinity", "user_year_mean") else values[0]
         return columns, movie
 
+    def movie_stats_at(self, movie_ids, times) -> pd.DataFrame:
+        """``MOVIE_NUMERIC`` of each (movie, time): train ratings strictly before that time.
+
+        One ``movie_statistics`` call for all pairs (years filled as everywhere).
+        """
+        if self._train_rows is None:
+            self._train_rows = self.task.loc[self.task[SPLIT] == "train", [ITEM, TIMESTAMP, RATING, SPLIT]].astype(
+                {SPLIT: str})
+        queries = pd.DataFrame({ITEM: np.asarray(movie_ids, dtype=np.int64), TIMESTAMP: np.asarray(times, np.int64),
+                                RATING: np.float32(0.0), SPLIT: "query"})
+        movie = movie_statistics(pd.concat([self._train_rows, queries], ignore_index=True),
+                                 self.movies).iloc[len(self._train_rows):].reset_index(drop=True)
+        movie["movie_year"] = movie["movie_year"].fillna(self._year_fill).astype(np.float32)
+        return movie
+
     def _encoded_user(self, user_id: int, columns: dict, at=None) -> tuple[np.ndarray, ...]:
         """``(user_index, history_index, user_genres_index, history_ids)`` of a user, encoded once."""
         cache = self._serving["users"]
@@ -249,19 +266,19 @@ class Recommender:
             for col, value in columns.items():
                 if col in raw:
                     raw[col] = np.asarray([np.ravel(value)[0]], dtype=raw[col].dtype)
-            enc = {k: np.asarray(v)[0] for k, v in self.model.encoder(raw).items()}
+            enc = {k: np.asarray(v)[0] for k, v in self._serving["encode"](raw).items()}
             hist = np.array([columns[c] for c in self.spec.hist_columns], dtype=np.int64)
             cache[int(user_id), at] = (enc["user_index"], enc["history_index"], enc["user_genres_index"], hist)
         return cache[int(user_id), at]
 
-    def _score_encoded(self, user_id: int, positions=None, at: int | None = None) -> np.ndarray:
+    def _score_encoded(self, user_id: int, positions=None, at: int | None = None, movie=None) -> np.ndarray:
         """``score`` through the encoded fast path (same numbers as the raw path)."""
         serving = self._serving_state()
         pos = np.arange(len(self.catalogue)) if positions is None else np.asarray(positions)
         if at is None:
             columns, movie = self._user_columns(user_id, pos), None
         else:
-            columns, movie = self._columns_at(user_id, at, pos)
+            columns, movie = self._columns_at(user_id, at, pos, movie)
         numeric = np.zeros((len(pos), 0), np.float32)
         if serving["numeric"] is not None:
             numeric = serving["numeric"][pos]  # a copy: fancy indexing
