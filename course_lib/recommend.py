@@ -1,6 +1,6 @@
 """Top-k recommendations from raw ids, with a clear cold-start rule.
 
-Introduced in lesson 05.
+Introduced in lesson 05; the two-stage path (``retriever=``) and ``score(at=...)`` in lesson 06.
 
 Rule for unknown input (never a crash):
 - an unknown *user* is treated as brand new: no history (features start at
@@ -11,9 +11,14 @@ Rule for unknown input (never a crash):
   the catalogue.
 
 Speed: the movie side of the features (statistics, genres) is the same for
-every user "now", so it is computed once; per request only the user's
-history is summarised (``course_lib.features.user_state``, the same core as
-the training rows) and the genre affinity computed for all candidates.
+every user "now", so it is computed, and encoded by the model's
+``InputEncoder``, once; every known user's state "now"
+(``course_lib.features.user_state``, the same core as the training rows) is
+computed once too. A request then fills in the user's columns (the genre
+affinity per candidate), looks up the (candidate, liked movie) pairs, and
+makes one traced model call with a fixed signature: no string lookups, no
+Keras ``predict`` bookkeeping. With a retrieval stage (lesson 06) only its
+candidates are scored.
 """
 
 from __future__ import annotations
