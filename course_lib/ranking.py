@@ -257,9 +257,13 @@ class CooccurrenceRetriever:
         """Catalogue positions of the top-``n`` unrated movies, best first (ties: most rated)."""
         s = self.scores(user_id)
         s[self._rated.get(int(user_id), np.array([], dtype=np.int64))] = -np.inf
-        order = np.lexsort((self._popular_rank, -s))
-        order = order[np.isfinite(s[order])]
-        return order[:n]
+        k = min(int(n), int(np.isfinite(s).sum()))
+        if k <= 0:
+            return np.array([], dtype=np.int64)
+        # Only the movies scoring at least the k-th best need sorting (ties at the cut all kept).
+        cut = -np.partition(-s, k - 1)[k - 1]
+        pool = np.flatnonzero(s >= cut)
+        return pool[np.lexsort((self._popular_rank[pool], -s[pool]))][:k]
 
     def candidates(self, user_id: int, n: int = N_CANDIDATES) -> np.ndarray:
         """Movie ids of the top-``n`` unrated movies for ``user_id``, best first."""
