@@ -29,8 +29,10 @@ for n in (100, 300, 1000):
     print(f"N = {n:4d}: recall@N {recall:.3f} | two-stage HR@10 {metrics['hr@10']:.3f} "
           f"NDCG@10 {metrics['ndcg@10']:.4f}")
 
-# What we find: recall keeps growing with N, HR@10 does not follow it far: past a
-# few hundred candidates the ranker mostly meets movies it ranks poorly anyway,
-# and the extra candidates cost scoring time. Recall is an upper bound, not a forecast.
+# What we find (seed 1): recall grows with N (0.36 -> 0.58 -> 0.79) but HR@10 and
+# NDCG@10 go the other way (HR 0.490 -> 0.478 -> 0.458): the extra candidates are
+# movies co-occurrence ranked low for good reason, and the ranker promotes some of
+# them. Recall is an upper bound, not a forecast; the pool size is a parameter to
+# choose on validation data, not on the test set (the lesson keeps lesson 05's 300).
 assert rows[100][0] < rows[300][0] < rows[1000][0]
-assert rows[300][1] > rows[100][1] - 0.05
+assert rows[1000][1] < rows[100][1] and rows[1000][2] < rows[100][2]
