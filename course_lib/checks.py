@@ -147,7 +147,7 @@ def check_auc_above(value: Any, baseline: float, name: str, hint: str | None = N
         _fail(name, "be a ROC AUC between 0 and 1", f"it is {auc:.4f}",
               "compute it with course_lib.metrics.auc(y_true, y_score) on the validation rows.")
     if auc <= baseline:
-        _fail(name, f"beat the baseline AUC {baseline:.4f}", f"it is {auc:.4f}",
+        _fail(name, f"be above {baseline:.4f}", f"it is {auc:.4f}",
               hint or "make sure you evaluate on the validation split, not on the training rows.")
     return auc
 
