@@ -222,7 +222,14 @@ def check_own_work(obj: Any, name: str) -> Any:
     for cls in classes:
         offenders += [o for o in map(_reference_origin, cls.__mro__) if o]
     for function in _functions_of(obj):
-        offenders += _code_references(function.__code__, function.__globals__)
+        names = dict(function.__globals__)
+        for var, cell in zip(function.__code__.co_freevars, function.__closure__ or ()):
+            try:
+                names[var] = cell.cell_contents
+            except ValueError:  # an empty cell: nothing bound yet
+                pass
+        offenders += _code_references(function.__code__, names)
+        offenders += [o for o in map(_reference_origin, (names.get(v) for v in function.__code__.co_freevars)) if o]
     if offenders:
         _fail(name, "be your own code", f"it uses the library's reference version: {sorted(set(offenders))}",
               "course_lib may give you data, but this task is to write the piece yourself with "

@@ -299,7 +299,10 @@ def write_student_copy(dest: str | os.PathLike, repo: str | os.PathLike | None =
 
 FIGURE_ROW = re.compile(r"^\|\s*`(?P<key>[^`]+)`\s*\|\s*(?P<notebook>[\w./-]+\.ipynb)\s*\|\s*(?P<value>[+-]?\d+\.\d+)\s*\|",
                         re.M)
-NUMBER = re.compile(r"[+-]?\d+\.\d+")
+#: A number in a printed line (``key #n`` counts these, integers included).
+NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
+#: A figure as the rubric quotes it (decimals only).
+FIGURE = re.compile(r"[+-]?\d+\.\d+")
 
 
 def rubric_figures(text: str) -> list[dict]:
