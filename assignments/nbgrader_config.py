@@ -45,5 +45,12 @@ c.Execute.timeout = 300
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100
 
+# Feedback shows the student's graded notebook, but not the hidden tests'
+# code (a failing hidden check still shows its plain-language message).
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+
 # The stub a released solution region becomes (nbgrader's default, stated here).
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

@@ -138,7 +138,10 @@ def sandbox_command(argv: list[str], workdir: str | os.PathLike, runtime_dir: st
             "--setenv", "PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin",
             "--setenv", "PYTHONPATH", str(library.parent),
             "--setenv", "JUPYTER_RUNTIME_DIR", str(runtime_dir),
-            "--setenv", "COURSE_SANDBOXED", "1"]
+            "--setenv", "COURSE_SANDBOXED", "1",
+            # "No parent to poll" for ipykernel (--die-with-parent does that job);
+            # it also stops its "Ctrl-C will not work" banner on every start.
+            "--setenv", "JPY_PARENT_PID", "1"]
     if connection_file is not None:
         cmd += ["--ro-bind", str(connection_file), str(connection_file)]
     if data is not None:
@@ -184,7 +187,7 @@ def write_kernelspec(jupyter_dir: str | os.PathLike) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     spec = {"argv": [sys.executable, "-m", "course_lib.grading", "kernel", "{connection_file}"],
             "display_name": "Python 3 (grading sandbox)", "language": "python",
-            "interrupt_mode": "signal", "metadata": {"debugger": False}}
+            "interrupt_mode": "message", "metadata": {"debugger": False}}
     (folder / "kernel.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
     return folder
 
