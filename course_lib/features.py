@@ -1,4 +1,4 @@
-"""Leak-free features for the wide and the deep model.
+"""The feature contract: leak-free features, computed one way for training and serving.
 
 Introduced in lesson 03 (used from lesson 01 on).
 
@@ -10,11 +10,23 @@ Every feature of a rating row is computed from information available
 - movie statistics use only ``train`` ratings, again strictly earlier in
   time, so no validation or test rating ever feeds a feature.
 
-``tests/test_features.py`` proves this by perturbing a row's rating (and every
-later rating) and checking that the row's features do not move.
+One core serves every path. A user's history is summarised as a
+``UserState`` (running sums); ``user_columns`` turns states into feature
+columns and ``movie_columns`` turns a movie's running sums into its
+statistics. Training rows (``build_features``), arbitrary (user, movie, time)
+queries (``build_features(..., queries=...)``, used for sampled negatives),
+the recommender's "now" (``course_lib.recommend``) and the streaming path
+(``benchmarks/scale.py``) all go through these functions.
+``FeatureSpec`` (below) is the contract between this table and the models.
+
+``tests/test_features.py`` proves leak-freedom by perturbing a row's rating
+(and every later rating) and checking that no earlier feature moves, and
+checks that training and serving give identical rows (the skew test).
 """
 
 from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -34,8 +46,16 @@ SHRINKAGE = 5.0
 #: mean over all ratings would let test ratings leak into every feature.
 PRIOR_RATING = 3.5
 PRIOR_LIKED = 0.6
+#: Release year used when no movie in the catalogue has one (the median of
+#: ml-latest-small's years is 1999; any mid-range year would do).
+YEAR_FALLBACK = 1995.0
 #: Release-year bucket edges (lesson 03 bucketizes the year).
 YEAR_BOUNDARIES = [1950.0, 1970.0, 1980.0, 1990.0, 1995.0, 2000.0, 2005.0, 2010.0, 2015.0]
+#: Sort keys ``id * TIME_KEY_SHIFT + timestamp`` order rows by (id, time):
+#: Unix seconds stay below 2**33 until the year 2242.
+TIME_KEY_SHIFT = np.int64(1) << 33
+#: Pair keys ``movie * PAIR_SHIFT + liked_movie`` name a movie x history cross.
+PAIR_SHIFT = 1 << 32
 
 HIST_COLUMNS = [f"hist_movie_{i}" for i in range(1, HISTORY_LENGTH + 1)]
 MOVIE_GENRE_COLUMNS = [f"movie_genre_{i}" for i in range(1, N_MOVIE_GENRES + 1)]
@@ -44,7 +64,121 @@ USER_NUMERIC = ["user_rating_count", "user_rating_mean", "user_rating_std",
                 "user_liked_rate", "user_year_mean", "user_genre_affinity"]
 MOVIE_NUMERIC = ["movie_rating_count", "movie_rating_mean", "movie_rating_std", "movie_year"]
 NUMERIC_COLUMNS = USER_NUMERIC + MOVIE_NUMERIC
+#: Every column that describes the user (their history) ...
+USER_COLUMNS = [*HIST_COLUMNS, *USER_GENRE_COLUMNS, *USER_NUMERIC]
+#: ... and every column that describes the candidate movie.
+MOVIE_COLUMNS = [*MOVIE_GENRE_COLUMNS, *MOVIE_NUMERIC]
+#: What the deep branch may see besides embeddings (lesson 04's experiment):
+#: "embeddings" keeps only the release year (it feeds the year embedding),
+#: "statistics" adds every rating statistic of the user and the movie.
+DEEP_INPUTS = {"embeddings": ["movie_year"], "statistics": list(NUMERIC_COLUMNS)}
 
+
+# ------------------------------------------------------------ the contract ---
+
+ALL_CROSSES = ("movie_x_history", "genre_x_genre", "user_x_genre")
+
+
+@dataclass
+class FeatureSpec:
+    """What the models see: vocabularies, numeric statistics, cross sizes.
+
+    Build it with ``make_feature_spec`` from the training rows only (so no
+    statistic leaks from validation or test).
+    """
+
+    users: list[int]
+    movies: list[int]
+    genres: list[str]
+    numeric: list[str]
+    numeric_mean: list[float]
+    numeric_var: list[float]
+    hist_columns: list[str] = field(default_factory=lambda: list(HIST_COLUMNS))
+    movie_genre_columns: list[str] = field(default_factory=lambda: list(MOVIE_GENRE_COLUMNS))
+    user_genre_columns: list[str] = field(default_factory=lambda: list(USER_GENRE_COLUMNS))
+    year_boundaries: list[float] = field(default_factory=lambda: list(YEAR_BOUNDARIES))
+    #: The (candidate, liked movie) pairs seen in training, as keys
+    #: ``movie_id * PAIR_SHIFT + liked_movie_id``: the exact vocabulary of the
+    #: movie x history cross. Empty -> hash pairs into ``movie_cross_bins``.
+    movie_pairs: list[int] = field(default_factory=list)
+    #: Hash bins of the movie x history cross when ``movie_pairs`` is empty.
+    movie_cross_bins: int = 1 << 17
+    #: Which crosses the wide model uses (lesson 01 adds them one by one).
+    crosses: tuple[str, ...] = ALL_CROSSES
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, config: dict) -> "FeatureSpec":
+        config = dict(config)
+        config["crosses"] = tuple(config.get("crosses", ()))
+        return cls(**config)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [USER, ITEM, *self.hist_columns, *self.movie_genre_columns,
+                *self.user_genre_columns, *self.numeric]
+
+    def with_crosses(self, *crosses: str) -> "FeatureSpec":
+        """A copy of this spec using only the named crosses (lesson 01)."""
+        unknown = set(crosses) - set(ALL_CROSSES)
+        if unknown:
+            raise ValueError(f"unknown cross {sorted(unknown)}; choose from {ALL_CROSSES}")
+        return FeatureSpec.from_dict({**self.to_dict(), "crosses": tuple(crosses)})
+
+    def with_numeric(self, numeric: list[str], features: pd.DataFrame) -> "FeatureSpec":
+        """A copy whose deep branch sees only ``numeric`` (statistics from ``features``' train rows)."""
+        other = make_feature_spec(features, numeric=numeric, genres=self.genres, pairs=self.movie_pairs)
+        return FeatureSpec.from_dict({**self.to_dict(), **{k: getattr(other, k) for k in
+                                                           ("numeric", "numeric_mean", "numeric_var")}})
+
+
+def make_feature_spec(features: pd.DataFrame, numeric: list[str] | None = None,
+                      genres: list[str] | None = None, pairs: list[int] | None = None) -> FeatureSpec:
+    """Vocabularies and normalisation statistics from the ``train`` rows.
+
+    Args:
+        features: Output of ``build_features``.
+        numeric: Numeric columns for the deep model (None: all of
+            ``NUMERIC_COLUMNS``; ``[]``: none, embeddings only).
+        genres: Genre vocabulary (default: genres seen in train).
+        pairs: Movie-pair vocabulary (default: the pairs of the train rows).
+    """
+    train = features[features[SPLIT] == "train"] if SPLIT in features else features
+    if train.empty:
+        raise ValueError("no training rows: make_feature_spec needs rows with split == 'train'.")
+    numeric = list(NUMERIC_COLUMNS if numeric is None else numeric)
+    unknown = [c for c in numeric if c not in NUMERIC_COLUMNS]
+    if unknown:
+        raise ValueError(f"unknown numeric feature(s) {unknown}; choose from {NUMERIC_COLUMNS}")
+    if genres is None:
+        genres = sorted({g for c in MOVIE_GENRE_COLUMNS for g in train[c].unique() if g})
+    values = train[numeric].to_numpy(np.float64).reshape(len(train), len(numeric))
+    return FeatureSpec(
+        movie_pairs=movie_pair_vocabulary(train) if pairs is None else list(pairs),
+        users=sorted(int(u) for u in train[USER].unique()),
+        movies=sorted(int(m) for m in train[ITEM].unique()),
+        genres=list(genres),
+        numeric=numeric,
+        numeric_mean=[float(v) for v in np.nanmean(values, axis=0)] if numeric else [],
+        numeric_var=[float(max(v, 1e-6)) for v in np.nanvar(values, axis=0)] if numeric else [],
+    )
+
+
+def pair_keys(movie, liked_movie) -> np.ndarray:
+    """Keys of (candidate, liked movie) pairs; broadcasting like NumPy."""
+    return np.asarray(movie, np.int64) * PAIR_SHIFT + np.asarray(liked_movie, np.int64)
+
+
+def movie_pair_vocabulary(train: pd.DataFrame) -> list[int]:
+    """Sorted keys of every (candidate, recently liked movie) pair in ``train``."""
+    hist = train[HIST_COLUMNS].to_numpy(np.int64)
+    keys = pair_keys(train[ITEM].to_numpy(np.int64)[:, None], hist)[hist > 0]
+    return [int(k) for k in np.unique(keys)]
+
+
+# ------------------------------------------------------------- the core ---
 
 def genre_vocabulary(movies: pd.DataFrame) -> list[str]:
     """Sorted genre names present in ``movies`` (without "(no genres listed)")."""
@@ -54,7 +188,7 @@ def genre_vocabulary(movies: pd.DataFrame) -> list[str]:
     return sorted(names)
 
 
-def _genre_matrix(movie_ids: np.ndarray, movies: pd.DataFrame, vocab: list[str]) -> np.ndarray:
+def genre_matrix(movie_ids, movies: pd.DataFrame, vocab: list[str]) -> np.ndarray:
     """Multi-hot genre matrix (rows follow ``movie_ids``; unknown movies are all-zero)."""
     index = {g: j for j, g in enumerate(vocab)}
     movie_ids = np.asarray(movie_ids)
@@ -72,27 +206,53 @@ def _genre_matrix(movie_ids: np.ndarray, movies: pd.DataFrame, vocab: list[str])
     return out
 
 
-def _first_of_tie(frame: pd.DataFrame, values: np.ndarray) -> np.ndarray:
-    """For each row, ``values`` at the first row of its (user, timestamp) tie group.
+def movie_years(movie_ids, movies: pd.DataFrame) -> np.ndarray:
+    """Release year of each movie id (NaN when unknown or not in ``movies``)."""
+    pos = pd.Index(movies[ITEM]).get_indexer(np.asarray(movie_ids))
+    years = movies[YEAR].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.where(pos >= 0, years[np.maximum(pos, 0)], np.nan)
 
-    Exclusive cumulative sums evaluated there count only strictly earlier ratings.
+
+def median_year(movies: pd.DataFrame) -> float:
+    """The catalogue's median release year: the fill for movies without one."""
+    years = movies[YEAR].astype("Float64").to_numpy(np.float64, na_value=np.nan)
+    return float(np.nanmedian(years)) if np.isfinite(years).any() else YEAR_FALLBACK
+
+
+def fill_years(out: pd.DataFrame, fill: float) -> pd.DataFrame:
+    """Fill missing years in place: a movie without a year gets ``fill``; a
+    user without dated history starts at the candidate's year."""
+    out["movie_year"] = out["movie_year"].fillna(fill).astype(np.float32)
+    out["user_year_mean"] = out["user_year_mean"].fillna(out["movie_year"]).astype(np.float32)
+    return out
+
+
+def shrunk_mean_std(count, s1, s2, prior: float) -> tuple[np.ndarray, np.ndarray]:
+    """Mean shrunk toward ``prior`` by ``SHRINKAGE`` pseudo-ratings, and the sample std.
+
+    Args:
+        count: Number of values; s1: their sum; s2: the sum of their squares.
     """
-    key = frame[USER].to_numpy().astype(np.int64) * (1 << 33) + frame[TIMESTAMP].to_numpy()
-    first = np.r_[True, key[1:] != key[:-1]]
-    start = np.maximum.accumulate(np.where(first, np.arange(len(key)), 0))
-    return values[start]
+    count, s1, s2 = (np.asarray(a, np.float64) for a in (count, s1, s2))
+    mean = (s1 + SHRINKAGE * prior) / (count + SHRINKAGE)
+    var = np.where(count > 1, (s2 - s1 ** 2 / np.maximum(count, 1)) / np.maximum(count - 1, 1), 0.0)
+    return mean, np.sqrt(np.maximum(var, 0.0))
 
 
-def _exclusive_user_cumsum(frame: pd.DataFrame, values: np.ndarray) -> np.ndarray:
-    """Per-user cumulative sum of ``values`` over strictly earlier timestamps."""
-    csum = np.cumsum(values, axis=0)
-    excl = np.concatenate([np.zeros((1,) + values.shape[1:], values.dtype), csum[:-1]])
-    # Subtract everything before this user's first row.
-    users = frame[USER].to_numpy()
-    first = np.r_[True, users[1:] != users[:-1]]
-    start = np.maximum.accumulate(np.where(first, np.arange(len(users)), 0))
-    excl = excl - excl[start]
-    return _first_of_tie(frame, excl)
+def movie_columns(count, s1, s2, year) -> pd.DataFrame:
+    """A movie's statistics from its running sums of earlier train ratings.
+
+    Args:
+        count, s1, s2: Number, sum and sum of squares of the ratings that count.
+        year: Release year (NaN: unknown, filled later by ``fill_years``).
+    """
+    mean, std = shrunk_mean_std(count, s1, s2, PRIOR_RATING)
+    return pd.DataFrame({
+        "movie_rating_count": np.log1p(np.asarray(count, np.float64)).astype(np.float32),
+        "movie_rating_mean": mean.astype(np.float32),
+        "movie_rating_std": std.astype(np.float32),
+        "movie_year": np.asarray(year, np.float64).astype(np.float32),
+    })
 
 
 def genre_affinity(rated_g: np.ndarray, liked_g: np.ndarray, candidate_genres: np.ndarray,
@@ -111,6 +271,121 @@ def genre_affinity(rated_g: np.ndarray, liked_g: np.ndarray, candidate_genres: n
     return (g_liked + SHRINKAGE * user_rate) / (g_rated + SHRINKAGE)
 
 
+def _time_keys(ids, times) -> np.ndarray:
+    return np.asarray(ids).astype(np.int64) * TIME_KEY_SHIFT + np.asarray(times).astype(np.int64)
+
+
+def _group_starts(keys: np.ndarray) -> np.ndarray:
+    """For each row, the index of the first row with its key (keys sorted)."""
+    first = np.r_[True, keys[1:] != keys[:-1]]
+    return np.maximum.accumulate(np.where(first, np.arange(len(keys)), 0))
+
+
+def _exclusive_user_cumsum(frame: pd.DataFrame, values: np.ndarray) -> np.ndarray:
+    """Per-user cumulative sum of ``values`` over strictly earlier timestamps.
+
+    Evaluated at the first row of each (user, timestamp) tie group, so ratings
+    made in the same second do not count as "earlier".
+    """
+    csum = np.cumsum(values, axis=0)
+    excl = np.concatenate([np.zeros((1,) + values.shape[1:], values.dtype), csum[:-1]])
+    # Subtract everything before this user's first row.
+    excl = excl - excl[_group_starts(frame[USER].to_numpy())]
+    return excl[_group_starts(_time_keys(frame[USER], frame[TIMESTAMP]))]
+
+
+@dataclass
+class UserState:
+    """What a user's earlier ratings add up to, one entry per described row.
+
+    Every field is a running sum (or, for ``last_liked``, the latest liked
+    movie ids, most recent first, 0 = none). ``user_columns`` turns it into
+    features; ``user_state`` computes it from a rating history.
+    """
+
+    count: np.ndarray
+    s1: np.ndarray
+    s2: np.ndarray
+    liked: np.ndarray
+    year_count: np.ndarray
+    year_sum: np.ndarray
+    rated_genres: np.ndarray  # rows x genres
+    liked_genres: np.ndarray  # rows x genres
+    last_liked: np.ndarray  # rows x HISTORY_LENGTH
+
+
+def user_state(task: pd.DataFrame, movies: pd.DataFrame, vocab: list[str],
+               weight: np.ndarray | None = None) -> UserState:
+    """Each row's user state from that user's strictly earlier ratings.
+
+    Args:
+        task: Ratings sorted by (user, timestamp, ...), as ``make_task`` returns.
+        movies: The movies table (genres, release years).
+        vocab: Genre vocabulary.
+        weight: 1 for a real rating, 0 for a query row that must not count as
+            history (to describe (user, movie, time) pairs that were never rated).
+    """
+    _check_sorted(task)
+    n = len(task)
+    w = np.ones(n) if weight is None else np.asarray(weight, dtype=np.float64)
+    rating = np.nan_to_num(task[RATING].to_numpy(np.float64)) * w
+    liked = (rating >= LIKE_THRESHOLD).astype(np.float64) * w
+    movie = task[ITEM].to_numpy()
+    year = movie_years(movie, movies)
+    has_year = ~np.isnan(year) & (w > 0)
+    genres = genre_matrix(movie, movies, vocab).astype(np.float64)
+    cum = lambda v: _exclusive_user_cumsum(task, v)  # noqa: E731
+
+    # Last liked movies: liked rows strictly before the row's tie group.
+    nliked = cum(liked)
+    liked_rows = np.flatnonzero(liked > 0)
+    p = np.searchsorted(liked_rows, _group_starts(_time_keys(task[USER], task[TIMESTAMP])))
+    k = nliked.astype(np.int64)
+    last = np.zeros((n, HISTORY_LENGTH), dtype=np.int64)
+    for j in range(HISTORY_LENGTH):
+        ok = k > j
+        idx = np.where(ok, p - j - 1, 0)
+        last[:, j] = np.where(ok, movie[liked_rows[idx]] if len(liked_rows) else 0, 0)
+    return UserState(count=cum(w), s1=cum(rating), s2=cum(rating ** 2), liked=nliked,
+                     year_count=cum(has_year.astype(np.float64)), year_sum=cum(np.where(has_year, year, 0.0)),
+                     rated_genres=cum(genres * w[:, None]), liked_genres=cum(genres * liked[:, None]),
+                     last_liked=last)
+
+
+def user_columns(state: UserState, candidate_genres: np.ndarray, vocab: list[str]) -> pd.DataFrame:
+    """The user feature columns (``USER_COLUMNS``) from user states.
+
+    Args:
+        state: One state per row, or a single state (length 1) broadcast over
+            every candidate (the recommender's "this user, now").
+        candidate_genres: Multi-hot genres of each row's candidate movie; the
+            one candidate-dependent user feature is the genre affinity.
+        vocab: Genre vocabulary (for the favourite-genre names).
+    """
+    n = len(candidate_genres)
+    rows = lambda a: np.broadcast_to(a, (n,) + np.shape(a)[1:])  # noqa: E731
+    mean, std = shrunk_mean_std(state.count, state.s1, state.s2, PRIOR_RATING)
+    rate = (state.liked + SHRINKAGE * PRIOR_LIKED) / (state.count + SHRINKAGE)
+    out = pd.DataFrame(index=pd.RangeIndex(n))
+    for j, col in enumerate(HIST_COLUMNS):
+        out[col] = rows(state.last_liked[:, j])
+    # Favourite genres: most liked before now (ties by vocabulary order).
+    order = np.argsort(-state.liked_genres, axis=1, kind="stable")[:, :N_USER_GENRES]
+    top = np.take_along_axis(state.liked_genres, order, axis=1)
+    names = np.array(vocab + [""], dtype=object)[np.where(top > 0, order, len(vocab))]
+    for j, col in enumerate(USER_GENRE_COLUMNS):
+        out[col] = rows(names[:, j])
+    out["user_rating_count"] = rows(np.log1p(state.count).astype(np.float32))
+    out["user_rating_mean"] = rows(mean.astype(np.float32))
+    out["user_rating_std"] = rows(std.astype(np.float32))
+    out["user_liked_rate"] = rows(rate.astype(np.float32))
+    year_mean = np.where(state.year_count > 0, state.year_sum / np.maximum(state.year_count, 1), np.nan)
+    out["user_year_mean"] = rows(year_mean.astype(np.float32))
+    out["user_genre_affinity"] = genre_affinity(state.rated_genres, state.liked_genres, candidate_genres,
+                                                rate).astype(np.float32)
+    return out
+
+
 def user_history_features(task: pd.DataFrame, movies: pd.DataFrame,
                           vocab: list[str] | None = None, weight: np.ndarray | None = None) -> pd.DataFrame:
     """Features of the user *before* each rating, from strictly earlier ratings.
@@ -119,70 +394,17 @@ def user_history_features(task: pd.DataFrame, movies: pd.DataFrame,
         task: Ratings sorted by (user, timestamp, movie), as ``make_task`` returns.
         movies: The movies table (for genres and release years).
         vocab: Genre vocabulary; defaults to ``genre_vocabulary(movies)``.
-        weight: 1 for a real rating, 0 for a query row that must not count as
-            history (used to score (user, movie) pairs that were never rated).
+        weight: See ``user_state``.
 
     Returns:
-        One row per ``task`` row (same index): the last liked movies, rating
-        count, mean, std and liked rate, favourite genres, mean release year of
-        rated movies, and the liked rate in the candidate's genres.
+        ``USER_COLUMNS``, one row per ``task`` row (same index): the last liked
+        movies, favourite genres, rating count, mean, std and liked rate, mean
+        release year of rated movies, and the liked rate in the candidate's genres.
     """
     vocab = vocab or genre_vocabulary(movies)
-    _check_sorted(task)
-    n = len(task)
-    w = np.ones(n) if weight is None else np.asarray(weight, dtype=np.float64)
-    rating = np.nan_to_num(task[RATING].to_numpy(np.float64)) * w
-    liked = (rating >= LIKE_THRESHOLD).astype(np.float64) * w
-    movie = task[ITEM].to_numpy()
-    year = pd.Index(movies[ITEM]).get_indexer(movie)
-    years = movies[YEAR].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
-    year = np.where(year >= 0, years[np.maximum(year, 0)], np.nan)
-    has_year = ~np.isnan(year) & (w > 0)
-
-    count = _exclusive_user_cumsum(task, w)
-    s1 = _exclusive_user_cumsum(task, rating)
-    s2 = _exclusive_user_cumsum(task, rating ** 2)
-    nliked = _exclusive_user_cumsum(task, liked)
-    ycount = _exclusive_user_cumsum(task, has_year.astype(np.float64))
-    ysum = _exclusive_user_cumsum(task, np.where(has_year, year, 0.0))
-
-    prior_mean, prior_like = PRIOR_RATING, PRIOR_LIKED
-    mean = (s1 + SHRINKAGE * prior_mean) / (count + SHRINKAGE)
-    var = np.where(count > 1, (s2 - s1 ** 2 / np.maximum(count, 1)) / np.maximum(count - 1, 1), 0.0)
-
-    genres = _genre_matrix(movie, movies, vocab)
-    rated_g = _exclusive_user_cumsum(task, genres.astype(np.float64) * w[:, None])
-    liked_g = _exclusive_user_cumsum(task, genres * liked[:, None])
-    user_rate = (nliked + SHRINKAGE * prior_like) / (count + SHRINKAGE)
-    affinity = genre_affinity(rated_g, liked_g, genres, user_rate)
-
-    out = pd.DataFrame(index=task.index)
-    out["user_rating_count"] = np.log1p(count).astype(np.float32)
-    out["user_rating_mean"] = mean.astype(np.float32)
-    out["user_rating_std"] = np.sqrt(np.maximum(var, 0)).astype(np.float32)
-    out["user_liked_rate"] = user_rate.astype(np.float32)
-    out["user_year_mean"] = np.where(ycount > 0, ysum / np.maximum(ycount, 1), np.nan).astype(np.float32)
-    out["user_genre_affinity"] = affinity.astype(np.float32)
-
-    # Favourite genres: most liked before now (ties by vocabulary order).
-    order = np.argsort(-liked_g, axis=1, kind="stable")[:, :N_USER_GENRES]
-    top_counts = np.take_along_axis(liked_g, order, axis=1)
-    names = np.array(vocab + [""], dtype=object)
-    order = np.where(top_counts > 0, order, len(vocab))
-    for j, col in enumerate(USER_GENRE_COLUMNS):
-        out[col] = names[order[:, j]]
-
-    # Last liked movies: liked rows strictly before the row's tie group.
-    liked_rows = np.flatnonzero(liked > 0)
-    k = nliked.astype(np.int64)
-    key = task[USER].to_numpy().astype(np.int64) * (1 << 33) + task[TIMESTAMP].to_numpy()
-    first = np.r_[True, key[1:] != key[:-1]]
-    start = np.maximum.accumulate(np.where(first, np.arange(n), 0))
-    p = np.searchsorted(liked_rows, start)
-    for j, col in enumerate(HIST_COLUMNS, start=1):
-        ok = k >= j
-        idx = np.where(ok, p - j, 0)
-        out[col] = np.where(ok, movie[liked_rows[idx]] if len(liked_rows) else 0, 0).astype(np.int64)
+    state = user_state(task, movies, vocab, weight)
+    out = user_columns(state, genre_matrix(task[ITEM].to_numpy(), movies, vocab), vocab)
+    out.index = task.index
     return out
 
 
@@ -194,41 +416,38 @@ def movie_statistics(task: pd.DataFrame, movies: pd.DataFrame) -> pd.DataFrame:
     training row never sees its own rating.
 
     Returns:
-        One row per ``task`` row (same index): log count, shrunk mean, std and
-        the release year.
+        ``MOVIE_NUMERIC``, one row per ``task`` row (same index); the year is
+        NaN where unknown (``fill_years`` fills it).
     """
     train = task[task[SPLIT] == "train"]
-    prior = PRIOR_RATING
-    t_movie = train[ITEM].to_numpy().astype(np.int64)
-    t_time = train[TIMESTAMP].to_numpy().astype(np.int64)
-    t_rating = train[RATING].to_numpy(np.float64)
-    order = np.lexsort((t_time, t_movie))
-    t_movie, t_time, t_rating = t_movie[order], t_time[order], t_rating[order]
-    shift = np.int64(1) << 33
-    t_key = t_movie * shift + t_time
-    c1 = np.r_[0.0, np.cumsum(t_rating)]
-    c2 = np.r_[0.0, np.cumsum(t_rating ** 2)]
-
+    index = rating_index(train[ITEM], train[TIMESTAMP], train[RATING])
     q_movie = task[ITEM].to_numpy().astype(np.int64)
-    q_time = task[TIMESTAMP].to_numpy().astype(np.int64)
-    lo = np.searchsorted(t_key, q_movie * shift, side="left")
-    hi = np.searchsorted(t_key, q_movie * shift + q_time, side="left")  # strictly earlier
-    count = (hi - lo).astype(np.float64)
-    s1 = c1[hi] - c1[lo]
-    s2 = c2[hi] - c2[lo]
-    mean = (s1 + SHRINKAGE * prior) / (count + SHRINKAGE)
-    var = np.where(count > 1, (s2 - s1 ** 2 / np.maximum(count, 1)) / np.maximum(count - 1, 1), 0.0)
-
-    pos = pd.Index(movies[ITEM]).get_indexer(q_movie)
-    years = movies[YEAR].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
-    year = np.where(pos >= 0, years[np.maximum(pos, 0)], np.nan)
-
-    out = pd.DataFrame(index=task.index)
-    out["movie_rating_count"] = np.log1p(count).astype(np.float32)
-    out["movie_rating_mean"] = mean.astype(np.float32)
-    out["movie_rating_std"] = np.sqrt(np.maximum(var, 0)).astype(np.float32)
-    out["movie_year"] = year.astype(np.float32)
+    out = movie_columns(*earlier_rating_sums(index, q_movie, task[TIMESTAMP]), movie_years(q_movie, movies))
+    out.index = task.index
     return out
+
+
+def rating_index(ids, times, ratings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ratings sorted by (id, time) with prefix sums: what ``earlier_rating_sums`` searches.
+
+    Returns:
+        ``(keys, c1, c2)``: sorted ``_time_keys`` and prefix sums (length n + 1)
+        of the ratings and their squares. Half-star ratings keep them exact in
+        float64, so the sums do not depend on the order ratings are added in.
+    """
+    keys = _time_keys(ids, times)
+    order = np.argsort(keys, kind="stable")
+    r = np.asarray(ratings, np.float64)[order]
+    return keys[order], np.r_[0.0, np.cumsum(r)], np.r_[0.0, np.cumsum(r ** 2)]
+
+
+def earlier_rating_sums(index, ids, times) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Count, sum and sum of squares of each id's indexed ratings strictly before each time."""
+    keys, c1, c2 = index
+    ids = np.asarray(ids).astype(np.int64)
+    lo = np.searchsorted(keys, _time_keys(ids, np.zeros_like(ids)), side="left")
+    hi = np.searchsorted(keys, _time_keys(ids, times), side="left")  # strictly earlier
+    return hi - lo, c1[hi] - c1[lo], c2[hi] - c2[lo]
 
 
 def movie_genre_columns(movie_ids, movies: pd.DataFrame, vocab: list[str]) -> pd.DataFrame:
@@ -247,13 +466,23 @@ def movie_genre_columns(movie_ids, movies: pd.DataFrame, vocab: list[str]) -> pd
 def _check_sorted(task: pd.DataFrame) -> None:
     if not pd.api.types.is_numeric_dtype(task[TIMESTAMP]):
         raise ValueError(f"{TIMESTAMP!r} must be numeric; convert it with pd.to_numeric first.")
-    keys = task[[USER, TIMESTAMP, ITEM]].to_numpy()
+    keys = task[[USER, TIMESTAMP]].to_numpy()
     if len(keys) > 1:
         prev, nxt = keys[:-1], keys[1:]
         ok = (prev[:, 0] < nxt[:, 0]) | ((prev[:, 0] == nxt[:, 0]) & (prev[:, 1] <= nxt[:, 1]))
         if not ok.all():
             raise ValueError("ratings must be sorted by (user, timestamp, movie); "
                              "pass the output of course_lib.split.make_task.")
+
+
+def assemble(base: pd.DataFrame, movie_ids, user: pd.DataFrame, movie: pd.DataFrame,
+             movies: pd.DataFrame, vocab: list[str], year_fill: float) -> pd.DataFrame:
+    """One feature table from its parts, columns in the contract's order (every path ends here)."""
+    genres = movie_genre_columns(movie_ids, movies, vocab)
+    parts = [p.reset_index(drop=True) for p in (base, genres, user, movie)]
+    out = pd.concat(parts, axis=1)
+    out.index = base.index
+    return fill_years(out, year_fill)
 
 
 def build_features(task: pd.DataFrame, movies: pd.DataFrame, vocab: list[str] | None = None,
@@ -266,28 +495,21 @@ def build_features(task: pd.DataFrame, movies: pd.DataFrame, vocab: list[str] | 
         vocab: Genre vocabulary (default: from ``movies``).
         queries: Optional (user, movie, timestamp) pairs to describe instead of
             ``task``'s own rows, using ``task`` as the history (for scoring
-            movies a user has not rated). The result follows their order.
+            movies a user has not rated, or sampled negatives). The result
+            follows their order (index 0..n-1); a query's features equal
+            those of a rating of that movie by that user at that time.
 
     Returns:
         A DataFrame aligned with ``task`` (or ``queries``) holding ``USER``, ``ITEM``,
-        ``TIMESTAMP``, ``LABEL``, ``SPLIT``, the genre, history and numeric
-        features (see ``HIST_COLUMNS``, ``NUMERIC_COLUMNS``...).
+        ``TIMESTAMP``, ``RATING``, ``LABEL``, ``SPLIT``, then ``MOVIE_GENRE_COLUMNS``,
+        ``USER_COLUMNS`` and ``MOVIE_NUMERIC``.
     """
     vocab = vocab or genre_vocabulary(movies)
     if queries is not None:
         return _features_for_queries(task, movies, vocab, queries)
-    base = task[[USER, ITEM, TIMESTAMP, RATING, LABEL, SPLIT]].copy()
-    user = user_history_features(task, movies, vocab)
-    movie = movie_statistics(task, movies)
-    genres = movie_genre_columns(task[ITEM].to_numpy(), movies, vocab)
-    genres.index = task.index
-    out = pd.concat([base, genres, user, movie], axis=1)
-    # Movies without a year get the catalogue's median; a user's mean year is
-    # unknown before their first rating, so it starts at the candidate's year.
-    out["movie_year"] = out["movie_year"].fillna(_median_year(movies))
-    out["user_year_mean"] = out["user_year_mean"].fillna(out["movie_year"]).astype(np.float32)
-    out["movie_year"] = out["movie_year"].astype(np.float32)
-    return out
+    base = task[[USER, ITEM, TIMESTAMP, RATING, LABEL, SPLIT]]
+    return assemble(base, task[ITEM].to_numpy(), user_history_features(task, movies, vocab),
+                    movie_statistics(task, movies), movies, vocab, median_year(movies))
 
 
 def _features_for_queries(task, movies, vocab, queries: pd.DataFrame) -> pd.DataFrame:
@@ -295,22 +517,16 @@ def _features_for_queries(task, movies, vocab, queries: pd.DataFrame) -> pd.Data
     missing = [c for c in (USER, ITEM, TIMESTAMP) if c not in queries.columns]
     if missing:
         raise KeyError(f"queries need columns {[USER, ITEM, TIMESTAMP]}; missing {missing}")
-    q = queries[[USER, ITEM, TIMESTAMP]].copy()
+    q = queries[[USER, ITEM, TIMESTAMP]].reset_index(drop=True).astype(np.int64)
     q[RATING] = np.float32(0.0)
     q[LABEL] = np.int8(0)
     q[SPLIT] = "query"
     user = user_features_for_queries(task, movies, vocab, q)
-    movie = movie_statistics(pd.concat([task[[USER, ITEM, TIMESTAMP, RATING, SPLIT]].astype({SPLIT: str}),
-                                        q[[USER, ITEM, TIMESTAMP, RATING, SPLIT]]], ignore_index=True),
-                             movies).iloc[len(task):]
-    movie.index = np.arange(len(q))
-    genres = movie_genre_columns(q[ITEM].to_numpy(), movies, vocab)
-    base = q[[USER, ITEM, TIMESTAMP, RATING, LABEL, SPLIT]].reset_index(drop=True)
-    out = pd.concat([base, genres, user.reset_index(drop=True), movie], axis=1)
-    out["movie_year"] = out["movie_year"].fillna(_median_year(movies))
-    out["user_year_mean"] = out["user_year_mean"].fillna(out["movie_year"]).astype(np.float32)
-    out["movie_year"] = out["movie_year"].astype(np.float32)
-    return out
+    # Queries carry no rating and are not "train": they add nothing to the statistics.
+    both = pd.concat([task[[ITEM, TIMESTAMP, RATING, SPLIT]].astype({SPLIT: str}),
+                      q[[ITEM, TIMESTAMP, RATING, SPLIT]]], ignore_index=True)
+    movie = movie_statistics(both, movies).iloc[len(task):]
+    return assemble(q, q[ITEM].to_numpy(), user, movie, movies, vocab, median_year(movies))
 
 
 def user_features_for_queries(history: pd.DataFrame, movies: pd.DataFrame, vocab: list[str],
@@ -321,8 +537,7 @@ def user_features_for_queries(history: pd.DataFrame, movies: pd.DataFrame, vocab
     exactly the strictly earlier ratings and add nothing themselves.
 
     Returns:
-        ``user_history_features`` columns, one row per query, in query order
-        (index 0..n-1).
+        ``USER_COLUMNS``, one row per query, in query order (index 0..n-1).
     """
     q = queries[[USER, ITEM, TIMESTAMP]].copy()
     q[RATING] = np.float32(0.0)
@@ -336,8 +551,3 @@ def user_features_for_queries(history: pd.DataFrame, movies: pd.DataFrame, vocab
     user = user[keep]
     user.index = both.loc[keep, "_query"].to_numpy()
     return user.sort_index()
-
-
-def _median_year(movies: pd.DataFrame) -> float:
-    years = movies[YEAR].astype("Float64").to_numpy(np.float64, na_value=np.nan)
-    return float(np.nanmedian(years)) if np.isfinite(years).any() else 1995.0

@@ -2,12 +2,15 @@
 
 Introduced in lessons 01 (wide), 02 (deep) and 04 (Wide&Deep).
 
-Every builder takes a ``FeatureSpec`` — which features exist, their
-vocabularies and normalisation statistics — instead of hard-coded columns,
-and every model takes *raw* inputs (movie ids, genre strings): the lookups
-live inside the model, so a saved ``.keras`` file is all inference needs.
-Unknown ids and genres fall into an out-of-vocabulary bucket (index 1,
-learned like any other id) instead of crashing.
+Every builder takes a ``FeatureSpec`` (``course_lib.features``) instead of
+hard-coded columns. A model has three parts, as in the keras-io Wide&Deep
+example: ONE ``InputEncoder`` turns the raw inputs (movie ids, genre strings)
+into indices, and both branches read its output. So a saved ``.keras`` model
+takes raw inputs and needs nothing else at serving time, while training
+encodes the whole table once in the input pipeline (``course_lib.train``)
+instead of repeating every string lookup in every step. Unknown ids and
+genres fall into an out-of-vocabulary bucket (index 1, learned like any
+other id) instead of crashing.
 
 Keras 3 dropped ``WideDeepModel``; ``WideDeep`` below is ours: one logit
 ``wide(x) + deep(x)``, trained jointly, with FTRL + L1 on the wide weights and
@@ -16,16 +19,13 @@ Adam on the deep weights, as in Cheng et al. (2016).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-
 import keras
 import numpy as np
-import pandas as pd
 from keras import layers, ops
 
-from course_lib.columns import ITEM, SPLIT, USER
-from course_lib.features import (
-    HIST_COLUMNS, MOVIE_GENRE_COLUMNS, NUMERIC_COLUMNS, USER_GENRE_COLUMNS, YEAR_BOUNDARIES,
+from course_lib.columns import ITEM, USER
+from course_lib.features import (  # noqa: F401  (FeatureSpec & co. are re-exported: old import path)
+    ALL_CROSSES, HISTORY_LENGTH, PAIR_SHIFT, FeatureSpec, make_feature_spec, movie_pair_vocabulary,
 )
 
 #: FTRL settings of the wide part: a large step suits sparse, rarely-updated
@@ -39,95 +39,26 @@ WIDE_INITIAL_ACCUMULATOR = 1e-3
 #: Index 0 is padding ("no movie", "no genre"); index 1 the out-of-vocabulary bucket.
 PAD, OOV = 0, 1
 
-
-@dataclass
-class FeatureSpec:
-    """What the models see: vocabularies, numeric statistics, cross sizes.
-
-    Build it with ``make_feature_spec`` from the training rows only (so no
-    statistic leaks from validation or test).
-    """
-
-    users: list[int]
-    movies: list[int]
-    genres: list[str]
-    numeric: list[str]
-    numeric_mean: list[float]
-    numeric_var: list[float]
-    hist_columns: list[str] = field(default_factory=lambda: list(HIST_COLUMNS))
-    movie_genre_columns: list[str] = field(default_factory=lambda: list(MOVIE_GENRE_COLUMNS))
-    user_genre_columns: list[str] = field(default_factory=lambda: list(USER_GENRE_COLUMNS))
-    year_boundaries: list[float] = field(default_factory=lambda: list(YEAR_BOUNDARIES))
-    #: The (candidate, liked movie) pairs seen in training, as keys
-    #: ``movie_id * 2**32 + liked_movie_id``: the exact vocabulary of the
-    #: movie x history cross. Empty -> hash pairs into ``movie_cross_bins``.
-    movie_pairs: list[int] = field(default_factory=list)
-    #: Hash bins of the movie x history cross when ``movie_pairs`` is empty.
-    movie_cross_bins: int = 1 << 17
-    #: Which crosses the wide model uses (lesson 01 adds them one by one).
-    crosses: tuple[str, ...] = ("movie_x_history", "genre_x_genre", "user_x_genre")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, config: dict) -> "FeatureSpec":
-        config = dict(config)
-        config["crosses"] = tuple(config.get("crosses", ()))
-        return cls(**config)
-
-    @property
-    def input_names(self) -> list[str]:
-        return [USER, ITEM, *self.hist_columns, *self.movie_genre_columns,
-                *self.user_genre_columns, *self.numeric]
-
-    def with_crosses(self, *crosses: str) -> "FeatureSpec":
-        """A copy of this spec using only the named crosses (lesson 01)."""
-        unknown = set(crosses) - set(ALL_CROSSES)
-        if unknown:
-            raise ValueError(f"unknown cross {sorted(unknown)}; choose from {ALL_CROSSES}")
-        return FeatureSpec.from_dict({**self.to_dict(), "crosses": tuple(crosses)})
+#: What ``InputEncoder`` returns (and the branches take): name -> (shape, dtype).
+#: ``movie_pair_index`` exists only with an exact pair vocabulary, ``numeric``
+#: and ``movie_year`` only when the spec has numeric features / the year.
+def encoded_signature(spec: FeatureSpec) -> dict[str, tuple[tuple[int, ...], str]]:
+    sig = {"user_index": ((), "int64"), "movie_index": ((), "int64"),
+           "history_index": ((len(spec.hist_columns),), "int64"),
+           "movie_genres_index": ((len(spec.movie_genre_columns),), "int64"),
+           "user_genres_index": ((len(spec.user_genre_columns),), "int64")}
+    if spec.movie_pairs:
+        sig["movie_pair_index"] = ((len(spec.hist_columns),), "int64")
+    if spec.numeric:
+        sig["numeric"] = ((len(spec.numeric),), "float32")
+    if "movie_year" in spec.numeric:
+        sig["movie_year"] = ((), "float32")
+    return sig
 
 
-ALL_CROSSES = ("movie_x_history", "genre_x_genre", "user_x_genre")
-
-
-def make_feature_spec(features: pd.DataFrame, numeric: list[str] | None = None,
-                      genres: list[str] | None = None) -> FeatureSpec:
-    """Vocabularies and normalisation statistics from the ``train`` rows.
-
-    Args:
-        features: Output of ``course_lib.features.build_features``.
-        numeric: Numeric columns for the deep model (default: all).
-        genres: Genre vocabulary (default: genres seen in train).
-    """
-    train = features[features[SPLIT] == "train"] if SPLIT in features else features
-    if train.empty:
-        raise ValueError("no training rows: make_feature_spec needs rows with split == 'train'.")
-    numeric = list(numeric or NUMERIC_COLUMNS)
-    if genres is None:
-        genres = sorted({g for c in MOVIE_GENRE_COLUMNS for g in train[c].unique() if g})
-    values = train[numeric].to_numpy(np.float64)
-    return FeatureSpec(
-        movie_pairs=movie_pair_vocabulary(train),
-        users=sorted(int(u) for u in train[USER].unique()),
-        movies=sorted(int(m) for m in train[ITEM].unique()),
-        genres=list(genres),
-        numeric=numeric,
-        numeric_mean=[float(v) for v in np.nanmean(values, axis=0)],
-        numeric_var=[float(max(v, 1e-6)) for v in np.nanvar(values, axis=0)],
-    )
-
-
-PAIR_SHIFT = 1 << 32
-
-
-def movie_pair_vocabulary(train: pd.DataFrame) -> list[int]:
-    """Sorted keys of every (candidate, recently liked movie) pair in ``train``."""
-    movie = train[ITEM].to_numpy(np.int64)[:, None]
-    hist = train[HIST_COLUMNS].to_numpy(np.int64)
-    keys = (movie * PAIR_SHIFT + hist)[hist > 0]
-    return [int(k) for k in np.unique(keys)]
+def is_encoded(inputs) -> bool:
+    """Whether an input dict is already encoded (else it holds raw columns)."""
+    return isinstance(inputs, dict) and "movie_index" in inputs
 
 
 # ----------------------------------------------------------------- inputs ---
@@ -145,34 +76,64 @@ def make_inputs(spec: FeatureSpec) -> dict[str, keras.KerasTensor]:
     return inputs
 
 
-class _Lookups:
-    """The id lookups shared by the branches of one model (raw -> index)."""
+def make_encoded_inputs(spec: FeatureSpec) -> dict[str, keras.KerasTensor]:
+    """The branches' inputs: one ``keras.Input`` per entry of ``encoded_signature``."""
+    return {name: keras.Input(shape, dtype=dtype, name=name)
+            for name, (shape, dtype) in encoded_signature(spec).items()}
 
-    def __init__(self, spec: FeatureSpec, prefix: str):
-        # mask_token=0 / "" maps padding to index 0; num_oov_indices=1 gives
-        # unknown ids index 1: a learned "some other movie/user" slot.
-        self.user = layers.IntegerLookup(vocabulary=spec.users, mask_token=0, num_oov_indices=1,
-                                         name=f"{prefix}_user_lookup")
-        self.movie = layers.IntegerLookup(vocabulary=spec.movies, mask_token=0, num_oov_indices=1,
-                                          name=f"{prefix}_movie_lookup")
-        self.genre = layers.StringLookup(vocabulary=spec.genres, mask_token="", num_oov_indices=1,
-                                         name=f"{prefix}_genre_lookup")
 
-    def movie_genres(self, inputs, spec):
-        return ops.stack([self.genre(inputs[c]) for c in spec.movie_genre_columns], axis=1)
+@keras.saving.register_keras_serializable(package="course_lib")
+class InputEncoder(layers.Layer):
+    """Raw feature dict -> index dict, shared by the wide and the deep branch.
 
-    def user_genres(self, inputs, spec):
-        return ops.stack([self.genre(inputs[c]) for c in spec.user_genre_columns], axis=1)
+    ``mask_token`` 0 / "" maps padding to index 0; ``num_oov_indices=1`` gives
+    unknown ids index 1, a learned "some other movie/user" slot. Pairs of
+    (candidate, liked movie) get their index in the exact pair vocabulary;
+    unseen pairs index 0, which has no weight.
+    """
 
-    def history(self, inputs, spec):
-        return ops.stack([self.movie(inputs[c]) for c in spec.hist_columns], axis=1)
+    def __init__(self, spec: FeatureSpec | dict, **kwargs):
+        super().__init__(**kwargs)
+        self.spec = spec if isinstance(spec, FeatureSpec) else FeatureSpec.from_dict(spec)
+        sp = self.spec
+        self.user = layers.IntegerLookup(vocabulary=sp.users, mask_token=0, num_oov_indices=1, name="user_lookup")
+        self.movie = layers.IntegerLookup(vocabulary=sp.movies, mask_token=0, num_oov_indices=1,
+                                          name="movie_lookup")
+        self.genre = layers.StringLookup(vocabulary=sp.genres, mask_token="", num_oov_indices=1,
+                                         name="genre_lookup")
+        self.pair = (layers.IntegerLookup(vocabulary=np.asarray(sp.movie_pairs, dtype=np.int64), mask_token=None,
+                                          num_oov_indices=1, name="movie_pair_lookup") if sp.movie_pairs else None)
+
+    def build(self, input_shape=None):
+        # The lookups are complete at construction (their vocabularies are given).
+        self.built = True
+
+    def call(self, raw):
+        sp = self.spec
+        stack = lambda cols, lookup: ops.stack([lookup(raw[c]) for c in cols], axis=1)  # noqa: E731
+        out = {"user_index": self.user(raw[USER]), "movie_index": self.movie(raw[ITEM]),
+               "history_index": stack(sp.hist_columns, self.movie),
+               "movie_genres_index": stack(sp.movie_genre_columns, self.genre),
+               "user_genres_index": stack(sp.user_genre_columns, self.genre)}
+        if self.pair is not None:
+            movie = ops.cast(raw[ITEM], "int64")[:, None]
+            hist = ops.stack([ops.cast(raw[c], "int64") for c in sp.hist_columns], axis=1)
+            out["movie_pair_index"] = self.pair(movie * PAIR_SHIFT + hist)
+        if sp.numeric:
+            out["numeric"] = ops.stack([ops.cast(raw[c], "float32") for c in sp.numeric], axis=1)
+        if "movie_year" in sp.numeric:
+            out["movie_year"] = ops.cast(raw["movie_year"], "float32")
+        return out
+
+    def get_config(self):
+        return {**super().get_config(), "spec": self.spec.to_dict()}
 
 
 # ------------------------------------------------------------------- wide ---
 
 @keras.saving.register_keras_serializable(package="course_lib")
 class CrossWeights(layers.Layer):
-    """Sum of learned weights of all pairs (a_i, b_j) of two id lists.
+    """Sum of learned weights of all pairs (a_i, b_j) of two index lists.
 
     A cross feature ``a x b`` is a one-hot over pairs; its weight in a linear
     model is a table lookup. Index 0 is padding on either side and adds
@@ -183,7 +144,6 @@ class CrossWeights(layers.Layer):
         size_a: Number of indices on the left (incl. padding/OOV).
         size_b: Same on the right.
         num_bins: Hash bins, or None for an exact ``size_a * size_b`` table.
-        l2: L2 penalty on the weights (FTRL adds L1 on top when training).
     """
 
     def __init__(self, size_a: int, size_b: int, num_bins: int | None = None, **kwargs):
@@ -216,14 +176,6 @@ class CrossWeights(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
-class PairKey(layers.Layer):
-    """Raw ids -> pair keys ``a * 2**32 + b`` (b = 0 padding gives key a*2**32, never in a vocabulary)."""
-
-    def call(self, a, b):
-        return ops.cast(a, "int64")[:, None] * PAIR_SHIFT + ops.cast(b, "int64")
-
-
-@keras.saving.register_keras_serializable(package="course_lib")
 class SparseLinear(layers.Layer):
     """One learned weight per index, summed over a list of indices (0 = padding)."""
 
@@ -245,48 +197,6 @@ class SparseLinear(layers.Layer):
         return {**super().get_config(), "size": self.size}
 
 
-def build_wide(spec: FeatureSpec, name: str = "wide") -> keras.Model:
-    """The wide branch: a linear model over one-hot ids and cross products.
-
-    Terms: user id, movie id, movie genres, and the crosses named in
-    ``spec.crosses``: ``movie_x_history`` (candidate x each of the last liked
-    movies, hashed), ``genre_x_genre`` (user's favourite genres x candidate's
-    genres) and ``user_x_genre`` (user id x candidate's genres).
-
-    Returns:
-        A model mapping the raw input dict to one logit per row, shape (batch,).
-    """
-    inputs = make_inputs(spec)
-    lk = _Lookups(spec, name)
-    user, movie = lk.user(inputs[USER]), lk.movie(inputs[ITEM])
-    m_genres = lk.movie_genres(inputs, spec)
-    n_users, n_movies, n_genres = len(spec.users) + 2, len(spec.movies) + 2, len(spec.genres) + 2
-    terms = [
-        SparseLinear(n_users, name=f"{name}_user")(user),
-        SparseLinear(n_movies, name=f"{name}_movie")(movie),
-        SparseLinear(n_genres, name=f"{name}_genre")(m_genres),
-    ]
-    if "movie_x_history" in spec.crosses and spec.movie_pairs:
-        # Exact memorization: one weight per pair seen in training; an unseen
-        # pair maps to the out-of-vocabulary index 0, which has no weight.
-        hist_raw = ops.stack([inputs[c] for c in spec.hist_columns], axis=1)
-        keys = PairKey(name=f"{name}_movie_pair_key")(inputs[ITEM], hist_raw)
-        pair_ids = layers.IntegerLookup(vocabulary=np.asarray(spec.movie_pairs, dtype=np.int64),
-                                        mask_token=None, num_oov_indices=1,
-                                        name=f"{name}_movie_pair_lookup")(keys)
-        terms.append(SparseLinear(len(spec.movie_pairs) + 1, name=f"{name}_movie_x_history")(pair_ids))
-    elif "movie_x_history" in spec.crosses:
-        terms.append(CrossWeights(n_movies, n_movies, num_bins=spec.movie_cross_bins,
-                                  name=f"{name}_movie_x_history")(movie[:, None], lk.history(inputs, spec)))
-    if "genre_x_genre" in spec.crosses:
-        terms.append(CrossWeights(n_genres, n_genres, name=f"{name}_genre_x_genre")(
-            lk.user_genres(inputs, spec), m_genres))
-    if "user_x_genre" in spec.crosses:
-        terms.append(CrossWeights(n_users, n_genres, name=f"{name}_user_x_genre")(user[:, None], m_genres))
-    logit = BiasAdd(name=f"{name}_bias")(layers.Add(name=f"{name}_sum")(terms) if len(terms) > 1 else terms[0])
-    return keras.Model(inputs, layers.Identity(name=f"{name}_logit")(logit), name=name)
-
-
 @keras.saving.register_keras_serializable(package="course_lib")
 class BiasAdd(layers.Layer):
     """Adds one learned scalar (the branch's intercept)."""
@@ -296,6 +206,56 @@ class BiasAdd(layers.Layer):
 
     def call(self, x):
         return x + self.bias
+
+
+def _sizes(spec: FeatureSpec) -> tuple[int, int, int]:
+    """Index-table sizes of users, movies and genres (vocabulary + padding + OOV)."""
+    return len(spec.users) + 2, len(spec.movies) + 2, len(spec.genres) + 2
+
+
+def build_wide(spec: FeatureSpec, name: str = "wide") -> keras.Model:
+    """The wide branch: a linear model over one-hot ids and cross products.
+
+    Terms: user id, movie id, movie genres, and the crosses named in
+    ``spec.crosses``: ``movie_x_history`` (candidate x each of the last liked
+    movies: one weight per pair seen in training, or hashed bins when the
+    spec has no pair vocabulary), ``genre_x_genre`` (user's favourite genres x
+    candidate's genres) and ``user_x_genre`` (user id x candidate's genres).
+
+    Returns:
+        A model mapping the encoded input dict (``InputEncoder``) to one logit
+        per row, shape (batch,).
+    """
+    inputs = make_encoded_inputs(spec)
+    user, movie, m_genres = inputs["user_index"], inputs["movie_index"], inputs["movie_genres_index"]
+    n_users, n_movies, n_genres = _sizes(spec)
+    terms = [
+        SparseLinear(n_users, name=f"{name}_user")(user),
+        SparseLinear(n_movies, name=f"{name}_movie")(movie),
+        SparseLinear(n_genres, name=f"{name}_genre")(m_genres),
+    ]
+    if "movie_x_history" in spec.crosses and spec.movie_pairs:
+        # Exact memorization: one weight per pair seen in training; an unseen
+        # pair has index 0, which has no weight.
+        terms.append(SparseLinear(len(spec.movie_pairs) + 1, name=f"{name}_movie_x_history")(
+            inputs["movie_pair_index"]))
+    elif "movie_x_history" in spec.crosses:
+        terms.append(CrossWeights(n_movies, n_movies, num_bins=spec.movie_cross_bins,
+                                  name=f"{name}_movie_x_history")(movie[:, None], inputs["history_index"]))
+    if "genre_x_genre" in spec.crosses:
+        terms.append(CrossWeights(n_genres, n_genres, name=f"{name}_genre_x_genre")(
+            inputs["user_genres_index"], m_genres))
+    if "user_x_genre" in spec.crosses:
+        terms.append(CrossWeights(n_users, n_genres, name=f"{name}_user_x_genre")(user[:, None], m_genres))
+    logit = BiasAdd(name=f"{name}_bias")(layers.Add(name=f"{name}_sum")(terms) if len(terms) > 1 else terms[0])
+    return _branch(inputs, layers.Identity(name=f"{name}_logit")(logit), name, spec)
+
+
+def _branch(inputs: dict, logit, name: str, spec: FeatureSpec) -> keras.Model:
+    """A branch model on exactly the encoded inputs it uses (the rest are dropped)."""
+    model = keras.Model(inputs, logit, name=name)
+    model.feature_spec = spec  # lets WideDeep build the encoder when none is given
+    return model
 
 
 # ------------------------------------------------------------------- deep ---
@@ -316,42 +276,43 @@ def build_deep(spec: FeatureSpec, name: str = "deep", embedding_dim: int = 16,
 
     Embeddings: user, candidate movie, the recently liked movies (sharing the
     movie table, averaged), the candidate's and the user's favourite genres
-    (sharing a genre table, averaged), and the bucketized release year.
+    (sharing a genre table, averaged), and the bucketized release year when
+    the spec's numeric features include ``movie_year``.
 
     Args:
-        spec: The feature spec.
+        spec: The feature spec (``spec.numeric`` are the numeric inputs).
         embedding_dim: Size of the id embeddings (genres and years use half).
         hidden: Units of the hidden ReLU layers.
         dropout: Dropout after each hidden layer (training only).
         l2: L2 penalty on embeddings, against memorising rare ids.
+        use_user_embedding: Include the user-id embedding.
+
+    Returns:
+        A model mapping the encoded input dict to one logit per row.
     """
-    inputs = make_inputs(spec)
-    lk = _Lookups(spec, name)
+    inputs = make_encoded_inputs(spec)
     reg = keras.regularizers.L2(l2) if l2 else None
     small = max(embedding_dim // 2, 2)
-    user_emb = layers.Embedding(len(spec.users) + 2, embedding_dim, embeddings_regularizer=reg,
-                                name=f"{name}_user_embedding")
-    movie_emb = layers.Embedding(len(spec.movies) + 2, embedding_dim, embeddings_regularizer=reg,
+    n_users, n_movies, n_genres = _sizes(spec)
+    movie_emb = layers.Embedding(n_movies, embedding_dim, embeddings_regularizer=reg,
                                  name=f"{name}_movie_embedding")
-    genre_emb = layers.Embedding(len(spec.genres) + 2, small, name=f"{name}_genre_embedding")
-    hist = lk.history(inputs, spec)
-    m_genres, u_genres = lk.movie_genres(inputs, spec), lk.user_genres(inputs, spec)
-    numeric = ops.stack([inputs[c] for c in spec.numeric], axis=1)
-    numeric = layers.Normalization(mean=spec.numeric_mean, variance=spec.numeric_var,
-                                   name=f"{name}_normalize")(numeric)
-    year_col = "movie_year" if "movie_year" in spec.numeric else None
+    genre_emb = layers.Embedding(n_genres, small, name=f"{name}_genre_embedding")
+    hist, m_genres, u_genres = inputs["history_index"], inputs["movie_genres_index"], inputs["user_genres_index"]
     parts = [
-        movie_emb(lk.movie(inputs[ITEM])),
+        movie_emb(inputs["movie_index"]),
         MaskedMean(name=f"{name}_history_mean")(movie_emb(hist), hist),
         MaskedMean(name=f"{name}_movie_genres_mean")(genre_emb(m_genres), m_genres),
         MaskedMean(name=f"{name}_user_genres_mean")(genre_emb(u_genres), u_genres),
-        numeric,
     ]
     if use_user_embedding:
-        parts.insert(0, user_emb(lk.user(inputs[USER])))
-    if year_col:
+        parts.insert(0, layers.Embedding(n_users, embedding_dim, embeddings_regularizer=reg,
+                                         name=f"{name}_user_embedding")(inputs["user_index"]))
+    if spec.numeric:
+        parts.append(layers.Normalization(mean=spec.numeric_mean, variance=spec.numeric_var,
+                                          name=f"{name}_normalize")(inputs["numeric"]))
+    if "movie_year" in spec.numeric:
         bucket = layers.Discretization(bin_boundaries=spec.year_boundaries, name=f"{name}_year_bucket")(
-            inputs[year_col])
+            inputs["movie_year"])
         parts.append(layers.Embedding(len(spec.year_boundaries) + 1, small,
                                       name=f"{name}_year_embedding")(bucket))
     x = layers.Concatenate(name=f"{name}_concat")(parts)
@@ -360,8 +321,7 @@ def build_deep(spec: FeatureSpec, name: str = "deep", embedding_dim: int = 16,
         if dropout:
             x = layers.Dropout(dropout, name=f"{name}_dropout_{i}")(x)
     logit = layers.Dense(1, name=f"{name}_out")(x)
-    logit = layers.Reshape((), name=f"{name}_logit")(logit)
-    return keras.Model(inputs, logit, name=name)
+    return _branch(inputs, layers.Reshape((), name=f"{name}_logit")(logit), name, spec)
 
 
 # -------------------------------------------------------------- wide&deep ---
@@ -375,37 +335,68 @@ class WideDeep(keras.Model):
     wide optimizer is a constructor argument (FTRL with L1 by default, which
     drives useless cross weights to exactly zero).
 
+    The model takes raw inputs (``course_lib.train.model_inputs``) or inputs
+    already encoded by its ``encoder`` (what the training pipeline feeds).
+
+    Extension point: ``train_step`` is where per-variable optimizers live
+    (as in TensorFlow Recommenders' ``models/base.py``); override it, not
+    ``fit``, to change how the branches are updated.
+
     Args:
-        wide: Wide branch (raw inputs -> logit) or None.
+        wide: Wide branch (encoded inputs -> logit) or None.
         deep: Deep branch or None.
+        encoder: The shared ``InputEncoder`` (default: built from the
+            branches' feature spec).
         wide_optimizer: Optimizer for the wide weights.
     """
 
     def __init__(self, wide: keras.Model | None = None, deep: keras.Model | None = None,
+                 encoder: InputEncoder | None = None,
                  wide_optimizer: keras.optimizers.Optimizer | None = None, **kwargs):
         super().__init__(**kwargs)
         if wide is None and deep is None:
             raise ValueError("WideDeep needs at least one branch: pass wide=..., deep=... or both.")
-        self.wide, self.deep = wide, deep
+        if encoder is None:
+            spec = getattr(wide if wide is not None else deep, "feature_spec", None)
+            if spec is None:
+                raise ValueError("WideDeep needs encoder=InputEncoder(spec) for branches not built by "
+                                 "course_lib.models.build_wide/build_deep.")
+            encoder = InputEncoder(spec, name="encoder")
+        self.encoder, self.wide, self.deep = encoder, wide, deep
         self.wide_optimizer = wide_optimizer or (
             keras.optimizers.Ftrl(learning_rate=WIDE_LEARNING_RATE, l1_regularization_strength=WIDE_L1,
                                   initial_accumulator_value=WIDE_INITIAL_ACCUMULATOR) if wide else None)
+        if self.wide_optimizer is not None and wide.built:
+            # Built now, on the variables it steps: the wide optimizer is part of
+            # the saved state, and an unbuilt one on reload (compiled or not)
+            # would skip its FTRL state with a warning.
+            self.wide_optimizer.build(wide.trainable_variables)
+
+    @property
+    def spec(self) -> FeatureSpec:
+        return self.encoder.spec
+
+    def encode(self, inputs):
+        """Encoded inputs (unchanged if they already are)."""
+        return inputs if is_encoded(inputs) else self.encoder(inputs)
+
+    @staticmethod
+    def _run(branch, encoded, training):
+        names = [t.name for t in branch.inputs]
+        return branch({k: encoded[k] for k in names}, training=training)
 
     def call(self, inputs, training=False):
         return ops.sigmoid(self.branch_logits_sum(inputs, training=training))
 
     def branch_logits_sum(self, inputs, training=False):
-        logit = 0.0
-        if self.wide is not None:
-            logit = logit + self.wide(inputs, training=training)
-        if self.deep is not None:
-            logit = logit + self.deep(inputs, training=training)
-        return logit
+        wide, deep = self.branch_logits(inputs, training=training)
+        return wide + deep
 
     def branch_logits(self, inputs, training=False):
         """``(wide_logit, deep_logit)``; an absent branch contributes zeros."""
-        w = self.wide(inputs, training=training) if self.wide is not None else None
-        d = self.deep(inputs, training=training) if self.deep is not None else None
+        x = self.encode(inputs)
+        w = self._run(self.wide, x, training) if self.wide is not None else None
+        d = self._run(self.deep, x, training) if self.deep is not None else None
         zero = ops.zeros_like(w if w is not None else d)
         return (w if w is not None else zero), (d if d is not None else zero)
 
@@ -413,6 +404,7 @@ class WideDeep(keras.Model):
         import tensorflow as tf
 
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x = self.encode(x)
         with tf.GradientTape() as tape:
             y_pred = self(x, training=True)
             loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
@@ -430,21 +422,29 @@ class WideDeep(keras.Model):
                 metric.update_state(loss)
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
+    def compile_from_config(self, config):
+        """Re-compile on load, building ``optimizer`` on the deep variables it steps.
+
+        Keras' default builds it on *all* trainable variables, but
+        ``train_step`` gives it only the deep ones: built that way, a reloaded
+        model restores its state instead of warning "Skipping variable loading".
+        """
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built and self.deep is not None:
+            self.optimizer.build(self.deep.trainable_variables)
+
     def get_config(self):
-        return {
-            **super().get_config(),
-            "wide": keras.saving.serialize_keras_object(self.wide) if self.wide is not None else None,
-            "deep": keras.saving.serialize_keras_object(self.deep) if self.deep is not None else None,
-        }
+        ser = keras.saving.serialize_keras_object
+        return {**super().get_config(), "encoder": ser(self.encoder),
+                "wide": ser(self.wide) if self.wide is not None else None,
+                "deep": ser(self.deep) if self.deep is not None else None}
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        wide = config.pop("wide", None)
-        deep = config.pop("deep", None)
-        wide = keras.saving.deserialize_keras_object(wide) if wide else None
-        deep = keras.saving.deserialize_keras_object(deep) if deep else None
-        return cls(wide=wide, deep=deep, **config)
+        parts = {k: config.pop(k, None) for k in ("encoder", "wide", "deep")}
+        parts = {k: keras.saving.deserialize_keras_object(v) if v else None for k, v in parts.items()}
+        return cls(**parts, **config)
 
 
 def build_wide_deep(spec: FeatureSpec, branches: str = "wide_deep", seed: int | None = None,
@@ -466,4 +466,4 @@ def build_wide_deep(spec: FeatureSpec, branches: str = "wide_deep", seed: int | 
         seed_everything(seed)
     wide = build_wide(spec) if branches in ("wide", "wide_deep") else None
     deep = build_deep(spec, **deep_kwargs) if branches in ("deep", "wide_deep") else None
-    return WideDeep(wide=wide, deep=deep, name=branches)
+    return WideDeep(wide=wide, deep=deep, encoder=InputEncoder(spec, name="encoder"), name=branches)

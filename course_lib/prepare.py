@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from course_lib.columns import SPLIT
+from course_lib.features import FeatureSpec
 
 
 @dataclass
@@ -29,7 +30,7 @@ class CourseData:
     movies: pd.DataFrame
     task: pd.DataFrame
     features: pd.DataFrame
-    spec: object
+    spec: FeatureSpec
 
     @property
     def train(self) -> pd.DataFrame:
@@ -59,7 +60,7 @@ def course_data(variant: str = "ml-latest-small", path=None) -> CourseData:
     """
     from course_lib.data import load
     from course_lib.features import build_features
-    from course_lib.models import make_feature_spec
+    from course_lib.features import make_feature_spec
     from course_lib.split import make_task
 
     ratings, movies = load(variant, path=path)

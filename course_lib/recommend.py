@@ -12,7 +12,8 @@ Rule for unknown input (never a crash):
 
 Speed: the movie side of the features (statistics, genres) is the same for
 every user "now", so it is computed once; per request only the user's
-history is summarised and the genre affinity computed for all candidates.
+history is summarised (``course_lib.features.user_state``, the same core as
+the training rows) and the genre affinity computed for all candidates.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from course_lib.columns import GENRES, ITEM, LABEL, SPLIT, TIMESTAMP, TITLE, USER
+from course_lib.columns import GENRES, ITEM, LABEL, RATING, SPLIT, TIMESTAMP, TITLE, USER
 from course_lib.features import (
-    _genre_matrix, build_features, genre_affinity, genre_vocabulary, user_features_for_queries,
+    USER_COLUMNS, FeatureSpec, build_features, fill_years, genre_matrix, genre_vocabulary, median_year,
+    user_columns, user_state,
 )
-from course_lib.split import LIKE_THRESHOLD
 from course_lib.train import model_inputs
 
 
@@ -41,7 +42,7 @@ class Recommender:
         movies: The movies table (the catalogue).
     """
 
-    def __init__(self, model, spec, task: pd.DataFrame, movies: pd.DataFrame):
+    def __init__(self, model, spec: FeatureSpec, task: pd.DataFrame, movies: pd.DataFrame):
         self.model, self.spec, self.task, self.movies = model, spec, task, movies
         self.catalogue = movies[ITEM].to_numpy(np.int64)
         self.now = int(task[TIMESTAMP].max()) + 1
@@ -53,7 +54,8 @@ class Recommender:
         # movie columns of this table are used).
         probe = pd.DataFrame({USER: np.int64(-1), ITEM: self.catalogue, TIMESTAMP: np.int64(self.now)})
         self._static = build_features(task, movies, vocab=self.vocab, queries=probe)
-        self._genres = _genre_matrix(self.catalogue, movies, self.vocab).astype(np.float64)
+        self._genres = genre_matrix(self.catalogue, movies, self.vocab).astype(np.float64)
+        self._year_fill = median_year(movies)
         self._static_inputs = None
         #: Optional boolean mask over the catalogue: movies a retrieval stage
         #: let through (None = all). Only these are recommended.
@@ -74,29 +76,24 @@ class Recommender:
         return out
 
     def _user_columns(self, user_id: int) -> dict:
-        """The user-dependent feature columns "now": scalars, or arrays over the catalogue."""
+        """The user feature columns "now", over the catalogue (``USER_COLUMNS``, plus the id)."""
         hist = self._history.get(int(user_id))
-        # User-only columns from one probe row: the user's history "now".
-        probe = pd.DataFrame({USER: [np.int64(user_id)], ITEM: [self.catalogue[0]], TIMESTAMP: [np.int64(self.now)]})
-        user_row = user_features_for_queries(hist if hist is not None else self.task.iloc[:0], self.movies,
-                                             self.vocab, probe).iloc[0]
+        hist = hist if hist is not None else self.task.iloc[:0]
+        # The user's state "now": a probe row after their last rating, with weight 0.
+        probe = pd.DataFrame({USER: [np.int64(user_id)], ITEM: [self.catalogue[0]],
+                              TIMESTAMP: [np.int64(self.now)], RATING: [np.float32(0.0)]})
+        rows = pd.concat([hist[[USER, ITEM, TIMESTAMP, RATING]], probe], ignore_index=True)
+        weight = np.r_[np.ones(len(hist)), 0.0]
+        state = user_state(rows, self.movies, self.vocab, weight)
+        state = type(state)(**{k: v[-1:] for k, v in vars(state).items()})
+        user = user_columns(state, self._genres, self.vocab)
+        user["movie_year"] = self._static["movie_year"].to_numpy()
+        user = fill_years(user, self._year_fill)
         out = {USER: np.int64(user_id)}
-        for col in self.spec.hist_columns + self.spec.user_genre_columns + [
-                "user_rating_count", "user_rating_mean", "user_rating_std", "user_liked_rate", "user_year_mean"]:
-            out[col] = user_row[col]
-        if not np.isfinite(out["user_year_mean"]):
-            # No dated history yet: the feature starts at the candidate's year.
-            out["user_year_mean"] = self._static["movie_year"].to_numpy(np.float32)
-        # The one candidate-dependent user feature, from the same formula.
-        if hist is not None and len(hist):
-            pos = pd.Index(self.catalogue).get_indexer(hist[ITEM].to_numpy())
-            g = np.where(pos[:, None] >= 0, self._genres[np.maximum(pos, 0)], 0.0)
-            liked = (hist["rating"].to_numpy() >= LIKE_THRESHOLD)[:, None]
-            rated_g, liked_g = g.sum(0)[None, :], (g * liked).sum(0)[None, :]
-        else:
-            rated_g = liked_g = np.zeros((1, len(self.vocab)))
-        out["user_genre_affinity"] = genre_affinity(rated_g, liked_g, self._genres,
-                                                    np.float64(user_row["user_liked_rate"])).astype(np.float32)
+        for col in USER_COLUMNS:
+            values = user[col].to_numpy()
+            # Columns that do not depend on the candidate travel as scalars.
+            out[col] = values if col in ("user_genre_affinity", "user_year_mean") else values[0]
         return out
 
     def inputs(self, user_id: int, movie_ids=None) -> dict[str, np.ndarray]:

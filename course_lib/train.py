@@ -1,22 +1,51 @@
 """Input pipelines and training loops shared by every lesson.
 
-Introduced in lesson 03 (``make_dataset``) and 04 (``train_model``).
+Introduced in lesson 03 (``make_dataset``) and 04 (``train_model``,
+``course_model``). Every lesson trains its models through ``course_model``
+with the one budget in ``TRAINING``, so the same model and seed print the
+same figure in every lesson.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from course_lib.columns import LABEL, SPLIT
+from course_lib.features import DEEP_INPUTS, FeatureSpec
 from course_lib.runtime import seed_everything
 
-BATCH_SIZE = 2048
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """The course's one training budget.
+
+    Attributes:
+        max_epochs: Upper bound; early stopping ends most runs well before
+            (the wide model, with FTRL, needs the most epochs to converge).
+        patience: Epochs without a better validation AUC before stopping;
+            the best epoch's weights are restored.
+        batch_size: Rows per step.
+        learning_rate: Adam's step for the deep part (FTRL's is in ``models``).
+        train_auc_rows: Training rows (a fixed sample) whose AUC is logged
+            per epoch for the learning curves.
+    """
+
+    max_epochs: int = 20
+    patience: int = 2
+    batch_size: int = 2048
+    learning_rate: float = 2e-3
+    train_auc_rows: int = 20_000
 
 
-def model_inputs(frame: pd.DataFrame, spec) -> dict[str, np.ndarray]:
+TRAINING = TrainingConfig()
+BATCH_SIZE = TRAINING.batch_size
+DEEP_LEARNING_RATE = TRAINING.learning_rate
+
+
+def model_inputs(frame: pd.DataFrame, spec: FeatureSpec) -> dict[str, np.ndarray]:
     """The raw input dict a course model expects, from a feature table.
 
     Args:
@@ -41,8 +70,13 @@ def model_inputs(frame: pd.DataFrame, spec) -> dict[str, np.ndarray]:
     return out
 
 
-def make_dataset(frame: pd.DataFrame, spec, batch_size: int = BATCH_SIZE, shuffle: bool = False,
-                 seed: int = 0, prefetch: bool = True):
+def encoded_inputs(frame: pd.DataFrame, spec: FeatureSpec, encoder) -> dict:
+    """The whole table through the model's ``InputEncoder`` once (every lookup done here)."""
+    return dict(encoder(model_inputs(frame, spec)))
+
+
+def make_dataset(frame: pd.DataFrame, spec: FeatureSpec, batch_size: int = BATCH_SIZE, shuffle: bool = False,
+                 seed: int = 0, prefetch: bool = True, encoder=None):
     """A ``tf.data.Dataset`` of ``(inputs, liked)`` batches.
 
     The columns are held as whole tensors and each batch *gathers* its rows:
@@ -57,10 +91,16 @@ def make_dataset(frame: pd.DataFrame, spec, batch_size: int = BATCH_SIZE, shuffl
         shuffle: Reshuffle every epoch (seeded, so runs repeat exactly).
         seed: Shuffle seed.
         prefetch: Overlap input preparation with training.
+        encoder: A model's ``InputEncoder``: if given, the batches hold its
+            output, computed once for the whole table, so training does no
+            id or string lookup per step (``benchmarks/`` measures the gain).
     """
     import tensorflow as tf
 
-    columns = {k: tf.constant(v) for k, v in model_inputs(frame, spec).items()}
+    if encoder is not None:
+        columns = encoded_inputs(frame, spec, encoder)
+    else:
+        columns = {k: tf.constant(v) for k, v in model_inputs(frame, spec).items()}
     labels = tf.constant(frame[LABEL].to_numpy(np.float32))
     ds = tf.data.Dataset.range(len(frame))
     if shuffle:
@@ -74,48 +114,70 @@ def make_dataset(frame: pd.DataFrame, spec, batch_size: int = BATCH_SIZE, shuffl
 
 @dataclass
 class TrainResult:
-    """A trained model with its history (per-epoch metrics) and best epoch."""
+    """A trained model, its feature spec, per-epoch history and best epoch.
+
+    ``history`` has one row per epoch: ``loss`` and the exact ROC AUC on a
+    fixed sample of training rows (``auc``) and on the validation rows
+    (``val_auc``), both with dropout off.
+    """
 
     model: object
+    spec: FeatureSpec
     history: pd.DataFrame
     best_epoch: int
     val_auc: float
-    extras: dict = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return (f"TrainResult({self.model.name}: best epoch {self.best_epoch}, "
                 f"val AUC {self.val_auc:.4f})")
 
 
-DEEP_LEARNING_RATE = 2e-3
-
-
-def compile_model(model, learning_rate: float = DEEP_LEARNING_RATE, metrics: bool = True):
+def compile_model(model, learning_rate: float = DEEP_LEARNING_RATE):
     """Compile a course model the way ``train_model`` does (and the benchmarks measure).
 
-    Adam for the deep part (the wide part has its own FTRL in ``WideDeep``),
-    binary cross-entropy, and an AUC metric for early stopping on validation.
+    Adam for the deep part (the wide part has its own FTRL in ``WideDeep``)
+    and binary cross-entropy. No in-graph AUC metric: it costs a third of
+    each step; ``AUCLogger`` computes the exact AUC once per epoch instead.
     """
     import keras
 
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=keras.losses.BinaryCrossentropy(),
-                  metrics=[keras.metrics.AUC(name="auc", num_thresholds=2000)] if metrics else [])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=keras.losses.BinaryCrossentropy())
     return model
 
 
-def train_model(model, features: pd.DataFrame, spec, epochs: int = 10, batch_size: int = BATCH_SIZE,
-                learning_rate: float = DEEP_LEARNING_RATE, patience: int = 2, seed: int = 42,
-                verbose: bool = False) -> TrainResult:
+def _auc_logger(model, train: pd.DataFrame, val: pd.DataFrame, spec: FeatureSpec, seed: int):
+    """A callback writing ``auc`` (train sample) and ``val_auc`` into each epoch's logs."""
+    import keras
+
+    from course_lib.metrics import auc
+
+    sample = train.sample(min(len(train), TRAINING.train_auc_rows), random_state=seed)
+    encoder = getattr(model, "encoder", None)
+    sets = {name: (make_dataset(frame, spec, 8192, prefetch=False, encoder=encoder).map(lambda x, y: x),
+                   frame[LABEL].to_numpy())
+            for name, frame in (("auc", sample), ("val_auc", val))}
+
+    class AUCLogger(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            for name, (ds, y) in sets.items():
+                logs[name] = auc(y, np.asarray(self.model.predict(ds, verbose=0)).reshape(-1))
+
+    return AUCLogger()
+
+
+def train_model(model, features: pd.DataFrame, spec: FeatureSpec, epochs: int | None = None,
+                batch_size: int | None = None, learning_rate: float | None = None,
+                patience: int | None = None, seed: int = 42, verbose: bool = False) -> TrainResult:
     """Train on ``train`` rows with early stopping on validation AUC.
 
-    The best epoch's weights are restored. Prints nothing unless
-    ``verbose`` (then one rounded line per epoch), so notebook outputs stay
-    comparable run to run.
+    The best epoch's weights are restored. Defaults come from ``TRAINING``.
+    Prints nothing unless ``verbose`` (then one rounded line per epoch), so
+    notebook outputs stay comparable run to run.
 
     Args:
         model: A compiled-or-not course model (``WideDeep`` or plain Keras).
         features: Feature table with ``split``.
-        spec: The ``FeatureSpec``.
+        spec: The ``FeatureSpec`` the model was built from.
         epochs: Maximum epochs.
         batch_size: Rows per batch.
         learning_rate: Adam learning rate of the deep part.
@@ -126,31 +188,66 @@ def train_model(model, features: pd.DataFrame, spec, epochs: int = 10, batch_siz
     """
     import keras
 
+    cfg = TRAINING
     seed_everything(seed)
     train = features[features[SPLIT] == "train"]
     val = features[features[SPLIT] == "val"]
     if train.empty or val.empty:
         raise ValueError("train_model needs 'train' and 'val' rows; build features from make_task output.")
     if not getattr(model, "compiled", False) and not getattr(model, "optimizer", None):
-        compile_model(model, learning_rate)
-    early = keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=patience,
+        compile_model(model, learning_rate or cfg.learning_rate)
+    early = keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=patience or cfg.patience,
                                           restore_best_weights=True)
+    # The dataset shuffles itself (seeded); fit's own shuffle does not apply to tf.data.
     hist = model.fit(
-        make_dataset(train, spec, batch_size, shuffle=True, seed=seed),
-        validation_data=make_dataset(val, spec, 4096),
-        epochs=epochs, callbacks=[early], verbose=0,
+        make_dataset(train, spec, batch_size or cfg.batch_size, shuffle=True, seed=seed,
+                     encoder=getattr(model, "encoder", None)),
+        epochs=epochs or cfg.max_epochs, callbacks=[_auc_logger(model, train, val, spec, seed), early],
+        verbose=0, shuffle=False,
     )
-    history = pd.DataFrame(hist.history)
+    history = pd.DataFrame(hist.history)[["loss", "auc", "val_auc"]]
     history.index = pd.RangeIndex(1, len(history) + 1, name="epoch")
     best = int(history["val_auc"].idxmax())
-    result = TrainResult(model, history.round(4), best, round(float(history["val_auc"].max()), 4))
+    result = TrainResult(model, spec, history.round(4), best, round(float(history["val_auc"].max()), 4))
     if verbose:
         for epoch, row in history.iterrows():
-            print(f"epoch {epoch:2d}  loss {row['loss']:.4f}  val_auc {row['val_auc']:.4f}")
+            print(f"epoch {epoch:2d}  loss {row['loss']:.4f}  train auc {row['auc']:.4f}  "
+                  f"val_auc {row['val_auc']:.4f}")
     return result
 
 
-def predict(model, frame: pd.DataFrame, spec, batch_size: int = 8192) -> np.ndarray:
+def course_model(data, branches: str = "wide_deep", seed: int = 1, deep_inputs: str = "statistics",
+                 crosses: tuple[str, ...] | None = None, **deep_kwargs) -> TrainResult:
+    """Build and train one of the course's standard models (every lesson uses this).
+
+    Args:
+        data: ``course_lib.prepare.course_data()``.
+        branches: "wide", "deep" or "wide_deep".
+        seed: Seeds the initial weights, shuffling and dropout.
+        deep_inputs: What the deep branch sees besides embeddings: a key of
+            ``course_lib.features.DEEP_INPUTS`` ("statistics": every numeric
+            feature; "embeddings": only the release year).
+        crosses: The wide branch's crosses (default: all of them).
+        **deep_kwargs: Passed to ``build_deep`` (e.g. ``hidden=(64,)``).
+
+    Returns:
+        The ``TrainResult``; ``result.spec`` is the spec the model was built from.
+    """
+    from course_lib.models import build_wide_deep
+
+    if deep_inputs not in DEEP_INPUTS:
+        raise ValueError(f"deep_inputs must be one of {sorted(DEEP_INPUTS)}, got {deep_inputs!r}")
+    spec = data.spec
+    if DEEP_INPUTS[deep_inputs] != spec.numeric:
+        spec = spec.with_numeric(DEEP_INPUTS[deep_inputs], data.features)
+    if crosses is not None:
+        spec = spec.with_crosses(*crosses)
+    model = build_wide_deep(spec, branches, seed=seed, **deep_kwargs)
+    return train_model(model, data.features, spec, seed=seed)
+
+
+def predict(model, frame: pd.DataFrame, spec: FeatureSpec, batch_size: int = 8192) -> np.ndarray:
     """Predicted probabilities of ``liked`` for the rows of ``frame``."""
-    ds = make_dataset(frame.assign(**{LABEL: 0}) if LABEL not in frame else frame, spec, batch_size)
+    frame = frame.assign(**{LABEL: 0}) if LABEL not in frame else frame
+    ds = make_dataset(frame, spec, batch_size, encoder=getattr(model, "encoder", None))
     return np.asarray(model.predict(ds.map(lambda x, y: x), verbose=0), dtype=np.float64).reshape(-1)

@@ -61,3 +61,11 @@ def trained_wide_deep(synthetic_features):
     model = build_wide_deep(spec, "wide_deep")
     result = train_model(model, feats, spec, epochs=4, batch_size=256, seed=1)
     return model, result
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tensorflow_configured():
+    """Configure TensorFlow as every notebook does (threads, determinism, no graph rewrites)."""
+    from course_lib.runtime import configure_tensorflow
+
+    configure_tensorflow()

@@ -1,10 +1,19 @@
 """Smoke tests of the benchmark harness (issue #6) on tiny synthetic data.
 
 They check the harness's shape — the JSON schema, Sparrow's architecture, the
-streaming reader against the in-memory path — never a speed.
+streaming reader against the in-memory path, the report rendered from recorded
+results — never a speed.
+
+results.json schema 1, as changed by issue #9 (one ``Target`` table): every
+entry of ``targets`` has the same keys (key, description, target, value,
+status, margin, note, remedy), so an ``n/a`` target now carries
+``"remedy": null``; ``our_wd_train_seconds`` is rounded to 4 decimals instead
+of 2. Nothing was removed or renamed.
 """
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -89,9 +98,7 @@ def test_streaming_yields_the_in_memory_rows_and_user_features(small_csv):
             *USER_NUMERIC, "movie_year"]
     pd.testing.assert_frame_equal(feats[same], expected[same].reset_index(drop=True), check_dtype=False)
     assert (feats[SPLIT].astype(str).to_numpy() == expected[SPLIT].astype(str).to_numpy()).all()
-    # Documented difference: movie statistics follow file order; the first users see only the priors.
-    first = feats[feats[USER] == feats[USER].iloc[0]]
-    assert (first["movie_rating_count"] == 0).all()
+    # Movie statistics are time-correct and equal too: tests/test_scale.py checks every column.
 
 
 def test_streaming_rejects_a_file_not_grouped_by_user(tmp_path):
@@ -113,13 +120,14 @@ def test_targets_read_pass_and_miss():
             "wide_deep": {"roc_auc": {"mean": 0.81}}}},
         "latency": {"status": "ok", "p50_ms": 12.0},
     }
-    targets = {t["key"]: t for t in evaluate_targets(sections)}
+    targets = {t["key"]: t for t in evaluate_targets({"sections": sections})}
     assert targets["course_total_s"]["status"] == "MISS" and targets["course_total_s"]["margin"] == -60.0
     assert targets["wd_minus_best_branch"]["status"] == "PASS"
     assert targets["wd_auc"]["status"] == "PASS"
     assert targets["top10_p50_ms"]["status"] == "PASS"
     assert targets["examples_per_s"]["status"] == "n/a"
-    assert targets["course_total_s"]["remedy"]
+    assert targets["course_total_s"]["remedy"].startswith("Cut epochs")  # no notebook rows: no slowest one
+    assert targets["examples_per_s"]["remedy"] is None and targets["examples_per_s"]["margin"] is None
 
 
 def test_harness_writes_results_with_the_schema(tmp_path):
@@ -144,7 +152,92 @@ def test_harness_writes_results_with_the_schema(tmp_path):
     sc = results["sections"]["scale"]
     assert sc["rows"] > 0 and sc["train_rows"] > 0 and sc["replicas"] == 1
     assert {"read_featurize_rows_per_s", "train_examples_per_s"} <= set(sc)
-    assert [t["key"] for t in results["targets"]] == [k for k, _, _ in run.TARGETS]
+    assert [t["key"] for t in results["targets"]] == [t.key for t in run.TARGETS]
     assert all(t["status"] in {"PASS", "MISS", "n/a"} for t in results["targets"])
     md = (tmp_path / "RESULTS.md").read_text()
     assert "## Targets" in md and "## 5. Sparrow RecSys baseline" in md and "Load average" in md
+
+
+BENCH_DIR = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def test_render_only_reproduces_the_committed_report(tmp_path):
+    from benchmarks import run
+
+    shutil.copy(BENCH_DIR / "results.json", tmp_path / "results.json")
+    assert run.main(["--render-only", "--output-dir", str(tmp_path)]) == 0
+    assert (tmp_path / "RESULTS.md").read_text() == (BENCH_DIR / "RESULTS.md").read_text(), (
+        "benchmarks/RESULTS.md is not what benchmarks/results.json renders to: after changing a target or a "
+        "renderer, run `python -m benchmarks.run --render-only` and commit both files")
+
+
+def test_render_only_needs_a_results_file(tmp_path):
+    from benchmarks import run
+
+    with pytest.raises(SystemExit, match="does not exist: run `python -m benchmarks.run` first"):
+        run.main(["--render-only", "--output-dir", str(tmp_path)])
+    (tmp_path / "results.json").write_text('{"schema": 0}')
+    with pytest.raises(SystemExit, match="has schema 0"):
+        run.main(["--render-only", "--output-dir", str(tmp_path)])
+
+
+def test_a_target_reads_formats_and_judges_its_value():
+    from benchmarks.run import MILLISECONDS, RATE, Reading, Target
+
+    latency = Target("p50", "p50 latency", "<=", 20, MILLISECONDS, lambda r: r["v"], "cache it")
+    assert latency.goal == "<= 20 ms"
+    at_goal = latency.evaluate({"v": 20.0})
+    assert at_goal["status"] == "PASS" and at_goal["margin"] == 0 and at_goal["remedy"] is None
+    over = latency.evaluate({"v": 30.62})
+    assert over["status"] == "MISS" and over["remedy"] == "cache it"
+    assert (latency.format_value(over["value"]), latency.format_margin(over)) == ("30.6 ms", "10.6 ms over")
+    assert latency.evaluate({"v": None})["status"] == "n/a"
+
+    rate = Target("eps", "examples/s", ">=", 150_000, RATE, lambda r: Reading(128447.6, "noisy"), "faster",
+                  remedy_detail=lambda r: "Step-bound: ")
+    entry = rate.evaluate({})
+    assert rate.goal == ">= 150,000" and entry["note"] == "noisy" and entry["remedy"] == "Step-bound: faster"
+    assert rate.format_margin(entry) == "21,552/s short (0.86x of target)"
+    with pytest.raises(ValueError, match="direction"):
+        Target("x", "x", ">", 1, RATE, lambda r: 1, "")
+
+
+def test_sections_and_targets_are_each_defined_once():
+    from benchmarks import run
+
+    assert len({s.name for s in run.SECTIONS}) == len(run.SECTIONS)
+    assert sorted(s.number for s in run.SECTIONS) == list(range(1, len(run.SECTIONS) + 1))
+    assert len({t.key for t in run.TARGETS}) == len(run.TARGETS)
+    assert run.parse_args(["--only", *run.SECTION_NAMES]).only == list(run.SECTION_NAMES)
+
+
+def test_report_renders_failed_skipped_and_missing_sections_and_new_entries(monkeypatch):
+    from benchmarks import run
+
+    results = json.loads((BENCH_DIR / "results.json").read_text())
+    results["sections"]["quality"] = {"status": "error", "error": "ValueError: boom"}
+    results["sections"]["latency"] = {"status": "skipped", "reason": "no model"}
+    del results["sections"]["training"]
+    results["sections"]["course"]["total_seconds"] = 300.0
+    results["sections"]["extra"] = {"status": "ok", "answer": 42}
+    # What another agent adds: one Section and one Target, nothing else.
+    monkeypatch.setattr(run, "SECTIONS", run.SECTIONS + (run.Section(
+        "extra", 7, "Extra", lambda ctx: {}, lambda body, res: [f"The answer is {body['answer']}."]),))
+    monkeypatch.setattr(run, "TARGETS", run.TARGETS + (run.Target(
+        "answer", "the answer", ">=", 50, run.SCORE, run.section_value("extra", "answer"), "Ask again."),))
+    results["targets"] = run.evaluate_targets(results)
+    md = run.render_markdown(results)
+
+    headings = [line for line in md.splitlines() if line.startswith("## ")]
+    assert headings == ["## Machine", "## Targets", "## 1. Course runtime", "## 2. Training speed",
+                        "## 3. Recommendation latency", "## 4. Quality", "## 5. Sparrow RecSys baseline",
+                        "## 6. Scale path (streaming)", "## 7. Extra"]
+    assert "## 4. Quality\n\nSection failed: `ValueError: boom`\n" in md
+    assert "## 3. Recommendation latency\n\nSkipped (no model).\n" in md
+    assert "## 2. Training speed\n\nNot run.\n" in md
+    assert "## 7. Extra\n\nThe answer is 42.\n" in md
+    assert "| whole course (all notebooks, cold kernels) | 300.0 s | <= 240 s | **MISS** | 60.0 s over |" in md
+    assert "| W&D test ROC AUC (mean over seeds) | — | >= 0.79 | **n/a** |  — not measured in this run |" in md
+    assert "| the answer | 42.0000 | >= 50 | **MISS** | 8.0000 short |" in md
+    assert "- *the answer*: Ask again." in md
+    assert "The slowest notebook is 04_wide_and_deep.ipynb (68 s, 23% of the total): Cut epochs" in md

@@ -79,6 +79,50 @@ def test_query_features_equal_row_features(synthetic_task):
             assert (left.astype(str) == right.astype(str)).all(), col
 
 
+def _assert_same_rows(left: pd.DataFrame, right: pd.DataFrame, columns) -> None:
+    for col in columns:
+        a, b = left[col].to_numpy(), right[col].to_numpy()
+        if a.dtype.kind in "fiu":
+            np.testing.assert_array_equal(a.astype(np.float64), b.astype(np.float64), err_msg=col)
+        else:
+            assert (a.astype(str) == b.astype(str)).all(), col
+
+
+def test_skew_training_rows_queries_and_recommender_agree(synthetic_task):
+    """The skew test: random (user, movie, time) triples get identical features whether
+    they are training rows, serving queries, or the recommender's "now"."""
+    from course_lib.features import MOVIE_COLUMNS, USER_COLUMNS
+    from course_lib.recommend import Recommender
+
+    task, movies = synthetic_task
+    rng = np.random.default_rng(11)
+    users = rng.choice(task[USER].unique(), size=60, replace=False)  # one triple per user
+    lo, hi = int(task[TIMESTAMP].min()), int(task[TIMESTAMP].max())
+    triples = pd.DataFrame({USER: users, ITEM: rng.choice(movies[ITEM].to_numpy(), size=len(users)),
+                            TIMESTAMP: rng.integers(lo, hi, size=len(users))})
+    # Half of them at the exact time of one of the user's ratings (a tie).
+    tie = task.groupby(USER)[TIMESTAMP].median().astype(np.int64)
+    triples.loc[::2, TIMESTAMP] = tie.reindex(triples[USER][::2]).to_numpy()
+    # Training path: each triple becomes a (held-out) rating row of the table.
+    rows = triples.assign(**{RATING: np.float32(4.0), LABEL: np.int8(1), SPLIT: "val"})
+    augmented = pd.concat([task, rows], ignore_index=True).sort_values(
+        [USER, TIMESTAMP, ITEM], kind="stable").reset_index(drop=True)
+    augmented[SPLIT] = augmented[SPLIT].astype(str)
+    trained = build_features(augmented, movies)
+    marker = augmented.merge(triples.assign(_t=1), on=[USER, ITEM, TIMESTAMP], how="left")["_t"].eq(1)
+    as_rows = trained[marker.to_numpy()].set_index([USER, ITEM, TIMESTAMP]).loc[
+        pd.MultiIndex.from_frame(triples)].reset_index()
+    served = build_features(task, movies, queries=triples)
+    features = USER_COLUMNS + MOVIE_COLUMNS
+    _assert_same_rows(as_rows, served, features)
+    assert served["user_rating_count"].nunique() > 10  # the triples are not all alike
+    # The recommender's "now" (after every rating) for a few users, whole catalogue.
+    rec = Recommender(None, None, task, movies)
+    for user in users[:3]:
+        now = pd.DataFrame({USER: user, ITEM: rec.catalogue, TIMESTAMP: rec.now})
+        _assert_same_rows(rec.features(user), build_features(task, movies, queries=now), features)
+
+
 def test_features_are_deterministic_and_complete(synthetic_task):
     task, movies = synthetic_task
     a, b = build_features(task, movies), build_features(task, movies)

@@ -6,8 +6,9 @@ import pytest
 
 from course_lib.columns import ITEM, USER
 from course_lib.metrics import auc
-from course_lib.models import WideDeep, build_deep, build_wide, build_wide_deep
-from course_lib.train import make_dataset, model_inputs, predict
+from course_lib.features import DEEP_INPUTS, FeatureSpec
+from course_lib.models import OOV, InputEncoder, WideDeep, build_deep, build_wide, build_wide_deep
+from course_lib.train import encoded_inputs, make_dataset, model_inputs, predict
 
 
 def test_wide_deep_learns_the_synthetic_structure(synthetic_features, trained_wide_deep):
@@ -33,7 +34,7 @@ def test_each_branch_gets_its_own_optimizer(synthetic_features):
     model = build_wide_deep(spec, "wide_deep")
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
     wide_before = [v.numpy().copy() for v in model.wide.trainable_variables]
-    model.fit(make_dataset(feats.iloc[:512], spec, 256), epochs=1, verbose=0)
+    model.fit(make_dataset(feats.iloc[:512], spec, 256), epochs=1, verbose=0, shuffle=False)
     assert isinstance(model.wide_optimizer, keras.optimizers.Ftrl)
     assert int(model.wide_optimizer.iterations.numpy()) == 2
     assert int(model.optimizer.iterations.numpy()) == 2
@@ -61,8 +62,8 @@ def test_unknown_ids_and_genres_use_the_oov_slot(synthetic_features, trained_wid
     rows["movie_genre_1"] = ["Space Opera"] * 3
     p = predict(model, rows, spec)
     assert p.shape == (3,) and np.isfinite(p).all() and ((p > 0) & (p < 1)).all()
-    lookup = model.wide.get_layer("wide_movie_lookup")
-    assert int(np.asarray(lookup(np.array([10**9])))[0]) == 1
+    assert int(np.asarray(model.encoder.movie(np.array([10**9])))[0]) == OOV
+    assert int(np.asarray(model.encoder.genre(np.array(["Space Opera"])))[0]) == OOV
 
 
 def test_save_and_reload_gives_identical_scores(tmp_path, synthetic_features, trained_wide_deep):
@@ -108,3 +109,44 @@ def test_dataset_batches_cover_every_row_once(synthetic_features):
         seen.extend(x["movie_id"].numpy().tolist())
         assert x["movie_genre_1"].dtype.name == "string" and y.shape[0] == x["movie_id"].shape[0]
     assert sorted(seen) == sorted(rows["movie_id"].tolist())
+
+
+def test_one_encoder_serves_both_branches_and_raw_equals_encoded(synthetic_features, trained_wide_deep):
+    feats, spec = synthetic_features
+    model, _ = trained_wide_deep
+    # The lookups live in the shared encoder only: the branches hold none.
+    for branch in (model.wide, model.deep):
+        assert not [l.name for l in branch.layers if "lookup" in l.name], branch.name
+    rows = feats.iloc[:200]
+    raw = model_inputs(rows, spec)
+    encoded = encoded_inputs(rows, spec, model.encoder)
+    np.testing.assert_array_equal(np.asarray(model(raw)), np.asarray(model(encoded)))
+    # What the training pipeline feeds is the encoded form.
+    x, _ = next(iter(make_dataset(rows, spec, 64, encoder=model.encoder)))
+    assert "movie_index" in x and "movie_genre_1" not in x and x["movie_genres_index"].dtype.name == "int64"
+
+
+def test_deep_branch_inputs_follow_the_spec(synthetic_features):
+    feats, spec = synthetic_features
+    for numeric in (DEEP_INPUTS["embeddings"], []):
+        narrow = spec.with_numeric(numeric, feats)
+        assert narrow.numeric == numeric and narrow.movie_pairs == spec.movie_pairs
+        model = build_wide_deep(narrow, "wide_deep", seed=1)
+        p = predict(model, feats.iloc[:50], narrow)
+        assert p.shape == (50,) and np.isfinite(p).all()
+    names = [l.name for l in build_deep(spec.with_numeric(["movie_year"], feats)).layers]
+    assert "deep_year_embedding" in names
+    assert "deep_year_embedding" not in [l.name for l in build_deep(spec.with_numeric([], feats)).layers]
+    with pytest.raises(ValueError, match="unknown numeric"):
+        spec.with_numeric(["user_shoe_size"], feats)
+
+
+def test_wide_deep_needs_an_encoder_for_foreign_branches(synthetic_features):
+    _, spec = synthetic_features
+    wide = build_wide(spec)
+    assert WideDeep(wide=wide).encoder.spec == spec  # built from the branch's spec
+    foreign = keras.Model(wide.inputs, wide.outputs)
+    with pytest.raises(ValueError, match="encoder=InputEncoder"):
+        WideDeep(wide=foreign)
+    assert WideDeep(wide=foreign, encoder=InputEncoder(spec)).spec == spec
+    assert isinstance(spec, FeatureSpec)
