@@ -375,13 +375,23 @@ class Context:
 # ------------------------------------------------------------------ course ---
 
 def bench_course(ctx: Context) -> dict:
-    """Wall time and peak kernel RSS of each notebook, executed headless from a cold kernel."""
+    """Wall time and peak kernel RSS of each notebook, executed headless from a cold kernel.
+
+    In lesson order with an empty model cache, as a learner's fresh clone runs them:
+    a lesson reuses the models an earlier lesson trained (``course_model``'s cache).
+    """
+    import tempfile
+
     from course_lib.notebooks import execute
+    from course_lib.train import MODEL_CACHE_ENV
 
     paths = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     if ctx.cfg["notebooks"]:
         paths = paths[: ctx.cfg["notebooks"]]
     rows, total, complete = [], 0.0, True
+    cache = tempfile.TemporaryDirectory(prefix="course-model-cache-")
+    previous = os.environ.get(MODEL_CACHE_ENV)
+    os.environ[MODEL_CACHE_ENV] = cache.name  # the kernels inherit it
     for path in paths:
         load0 = _loadavg()
         start = time.perf_counter()
@@ -398,6 +408,11 @@ def bench_course(ctx: Context) -> dict:
                      "ok": error is None, "error": error, "load_start": load0, "load_end": _loadavg()})
         print(f"  {path.name}: {seconds:.1f} s, peak RSS {mem.mib} MiB" + (f"  FAILED {error}" if error else ""),
               flush=True)
+    if previous is None:
+        os.environ.pop(MODEL_CACHE_ENV, None)
+    else:
+        os.environ[MODEL_CACHE_ENV] = previous
+    cache.cleanup()
     import resource
 
     return {"notebooks": rows, "total_seconds": round(total, 1), "complete": complete,
@@ -413,7 +428,8 @@ def render_course(c: dict, results: dict) -> list[str]:
     rows.append(["**all**", f"**{c['total_seconds']:.1f} s**", f"{c['peak_rss_mib']} MiB (max)",
                  ("complete" if c["complete"] else "incomplete") + ("" if c["all_notebooks"] else " (subset: --quick)")])
     return ["Each notebook executed headless from a cold kernel (`course_lib.notebooks.execute`, not written "
-            "back). Peak memory: summed RSS of the kernel process tree, sampled every 0.2 s.", "",
+            "back), in lesson order, starting from an empty model cache: a lesson reuses the models an earlier "
+            "lesson trained (`course_model`), as in a learner's fresh clone. Peak memory: summed RSS of the kernel process tree, sampled every 0.2 s.", "",
             *md_table(["Notebook", "Wall time", "Peak RSS", "Status"], rows)]
 
 
