@@ -20,8 +20,9 @@ strict = top_movie_crosses(wide, data.features, data.movies, k=10, min_count=3)
 loose = top_movie_crosses(wide, data.features, data.movies, k=10, min_count=1)
 print(loose[["liked", "likes", "weight", "train_rows", "liked_rate"]].to_string())
 
-# Why nothing changes: FTRL's L1 has already done what min_count does by hand. Pairs seen once
-# rarely keep a weight at all, and those that do keep a small one.
+# Why nothing changes: FTRL with L1 has already done what min_count does by hand. A pair's weight
+# grows with its support -- pairs seen once keep small weights (L1 pulls each weight towards zero
+# by a constant amount), so the strongest rules are the well-supported ones.
 train = data.train[data.train[HIST_COLUMNS[0]] > 0]
 pairs = (train.assign(liked_movie=train[HIST_COLUMNS[0]]).groupby(["movie_id", "liked_movie"])
          .size().rename("support").reset_index())
@@ -32,5 +33,4 @@ by_support = pairs.groupby("support", observed=True)["weight"].agg(
 print(by_support.round(4).to_string())
 
 assert loose.equals(strict)  # the same ten rules
-assert by_support.loc["1", "nonzero"] < by_support.loc["6+", "nonzero"]
 assert by_support.loc["1", "mean_abs"] < by_support.loc["6+", "mean_abs"]
