@@ -1,4 +1,4 @@
-"""Lesson 05, exercise 2 — isotonic recalibration on validation rows: log loss improves, AUC hardly moves.
+"""Lesson 05, exercise 2 — isotonic recalibration on validation rows: AUC hardly moves, log loss barely.
 
 Run from the repository root: ``python docs/solutions/05_recalibrate.py`` (about 1 minute:
 3 Wide&Deep models).
@@ -31,6 +31,11 @@ print(rows.to_string())
 
 # Isotonic regression is monotone, so it keeps the order of the scores (up to ties it creates
 # inside its flat steps): the AUC moves by a few thousandths at most. What it changes is what
-# the probabilities mean -- which is all that log loss adds to the order.
+# the probabilities mean -- which is all that log loss adds to the order. Here that gain is small
+# and not reliable (measured: -0.0046, +0.0006, -0.0044 for seeds 1-3): the model is already
+# close to calibrated, and the validation rows are each user's *earlier* ratings, so a mapping
+# fitted on them need not fit the test period.
+change = rows["log_loss after"] - rows["log_loss before"]
+print(f"log loss change: mean {change.mean():+.4f}, sample SD {change.std(ddof=1):.4f}")
 assert ((rows["roc_auc after"] - rows["roc_auc before"]).abs() < 0.005).all()
-assert (rows["log_loss after"] < rows["log_loss before"]).all()
+assert abs(change.mean()) < 0.01
