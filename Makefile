@@ -21,7 +21,7 @@ help:
 
 # The venv is rebuilt only when the pins change.
 $(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; v=sys.version_info[:2]; sys.exit(0 if (3,11)<=v<=(3,12) else "Python 3.11 or 3.12 is needed (found %d.%d); run: make PYTHON=python3.11 ..." % v)'
+	@$(PYTHON) -c 'import sys; v=sys.version_info[:2]; sys.exit(0 if (3,11)<=v<=(3,13) else "Python 3.11, 3.12 or 3.13 is needed (found %d.%d); run: make PYTHON=python3.13 ..." % v)'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
 	$(PY) -m pip install --quiet -e ".[dev]"
@@ -32,8 +32,16 @@ install: $(STAMP)
 data: install
 	$(PY) -m course_lib fetch
 
+# Trusting the course's own notebooks lets JupyterLab render their stored
+# widget views. As root (classroom Docker images) JupyterLab refuses to start
+# unless told: we pass --allow-root and say so.
+LAB_FLAGS := $(shell [ "$$(id -u 2>/dev/null)" = 0 ] && echo --allow-root)
+
 lab: data
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter trust $(NOTEBOOKS)
+	@if [ -n "$(LAB_FLAGS)" ]; then echo "Running as root (e.g. in a container): starting JupyterLab with --allow-root."; \
+	  echo "On a shared machine, prefer a normal user account."; fi
+	$(BIN)/jupyter lab $(LAB_FLAGS) notebooks/
 
 course: data
 	mkdir -p build

@@ -71,12 +71,12 @@ CONFIG = {
              "speed_epochs": 5, "latency_users": 200, "batch_users": 32,
              "sparrow_fraction": 1.0, "sparrow_epochs": 5,
              "scale_users": 30_000, "scale_movies": 3_000, "scale_chunk_rows": 500_000,
-             "scale_train_rows": 1_000_000},
+             "scale_train_rows": 1_000_000, "scale_workers": (2,)},
     "quick": {"notebooks": 1, "seeds": [1, 2], "epochs": 3, "ranking_users": 20,
               "speed_epochs": 3, "latency_users": 20, "batch_users": 4,
               "sparrow_fraction": 0.05, "sparrow_epochs": 1,
               "scale_users": 2_000, "scale_movies": 1_000, "scale_chunk_rows": 50_000,
-              "scale_train_rows": 100_000},
+              "scale_train_rows": 100_000, "scale_workers": ()},
 }
 
 
@@ -723,106 +723,24 @@ def render_sparrow(sp: dict, results: dict) -> list[str]:
 
 # ------------------------------------------------------------------- scale ---
 
-def bench_scale(ctx: Context) -> dict:
-    """Stream a multi-million-row ratings.csv: read, featurize, train one pass."""
+def _scale_render(sc: dict) -> list[str]:
     from benchmarks import scale
-    from course_lib.metrics import classification_report
-    from course_lib.models import build_wide_deep
-    from course_lib.train import BATCH_SIZE, compile_model, predict
 
-    out: dict = {"strategy": ctx.args.strategy, "chunk_rows": ctx.cfg["scale_chunk_rows"]}
-    tmp = None
-    max_rows = ctx.args.scale_max_rows
-    try:
-        if ctx.args.dataset in ("ml-25m", "ml-32m"):
-            from course_lib.data import fetch
-
-            folder = fetch(ctx.args.dataset)
-            out["source"] = ctx.args.dataset
-        else:
-            tmp = tempfile.mkdtemp(prefix="wd-bench-")
-            n_users = ctx.args.scale_users or (300 if ctx.args.dataset == "synthetic" else ctx.cfg["scale_users"])
-            gen = scale.write_synthetic_csv(tmp, n_users=n_users, n_movies=ctx.cfg["scale_movies"],
-                                            users_per_call=10_000)
-            folder = Path(tmp)
-            out["source"] = f"synthetic MovieLens-shaped csv ({n_users:,} users, {gen['rows']:,} rows)"
-            out["generate_seconds"] = gen["seconds"]
-            print(f"  wrote {gen['rows']:,} rows in {gen['seconds']:.1f} s", flush=True)
-        path = folder / "ratings.csv"
-        out["csv_mib"] = round(path.stat().st_size / 1024 ** 2, 1)
-        movies = scale.load_movies_csv(folder)
-        chunk = ctx.cfg["scale_chunk_rows"]
-
-        t = time.perf_counter()
-        users, movie_ids = scale.id_vocabularies(path, max_rows=max_rows)
-        out["vocabulary_pass_s"] = round(time.perf_counter() - t, 2)
-
-        base_mib = _rss_mib()
-        out["rss_mib_before"] = base_mib
-        with PeakRSS(children_only=False) as mem:
-            t = time.perf_counter()
-            rows = sum(len(c) for c in scale.stream_ratings(path, chunk, max_rows))
-            read_s = time.perf_counter() - t
-            t = time.perf_counter()
-            first, feat_rows = None, 0
-            for feats in scale.stream_features(path, movies, chunk, max_rows):
-                first = feats if first is None else first
-                feat_rows += len(feats)
-            feat_s = time.perf_counter() - t
-        out.update({"rows": rows, "read_rows_per_s": round(rows / read_s, 0),
-                    "read_featurize_rows_per_s": round(feat_rows / feat_s, 0),
-                    "read_featurize_seconds": round(feat_s, 1), "peak_rss_mib_featurize": mem.mib,
-                    "rss_growth_mib_featurize": round(mem.mib - base_mib, 1) if mem.mib and base_mib else None})
-        print(f"  read {rows / read_s:,.0f} rows/s; read+featurize {feat_rows / feat_s:,.0f} rows/s", flush=True)
-
-        spec = scale.streaming_spec(first, users, movie_ids)
-        strategy = scale.get_strategy(ctx.args.strategy)
-        out["replicas"] = int(strategy.num_replicas_in_sync)
-        with strategy.scope():  # variables (and both optimizers) created under the strategy
-            model = compile_model(build_wide_deep(spec, "wide_deep", seed=1))
-        counter = scale.StreamCounter(keep_test=100_000)
-        # Training streams the first rows only (the featurize pass above covered them all), for the time budget.
-        train_max = min(x for x in (max_rows, ctx.cfg["scale_train_rows"]) if x is not None)
-        out["train_stream_rows_cap"] = train_max
-        ds = scale.make_streaming_dataset(path, movies, spec, BATCH_SIZE, chunk, train_max, counter=counter)
-        with PeakRSS(children_only=False) as mem:
-            t = time.perf_counter()
-            model.fit(ds, epochs=1, verbose=0)
-            train_s = time.perf_counter() - t
-        test = counter.test_rows()
-        out.update({"train_rows": counter.train_rows, "train_seconds": round(train_s, 1),
-                    "train_examples_per_s": round(counter.train_rows / train_s, 0),
-                    "streamed_rows_train_pass": counter.rows,
-                    "peak_rss_mib_train": mem.mib,
-                    "rss_growth_mib_train": round(mem.mib - base_mib, 1) if mem.mib and base_mib else None,
-                    "batch_size": BATCH_SIZE, "epochs": 1,
-                    "test_rows_evaluated": len(test)})
-        if len(test) and test[LABEL].nunique() == 2:
-            out["test"] = classification_report(test[LABEL].to_numpy(), predict(model, test, spec))
-        print(f"  trained {counter.train_rows / train_s:,.0f} examples/s (end to end, streaming)", flush=True)
-    finally:
-        if tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    return scale.render(sc)
 
 
+def bench_scale(ctx: Context) -> dict:
+    """The streaming path (``benchmarks/scale.py``): time-correct two-pass features, one
+    training pass, and 1 vs 2 workers; a big release is used when it is on disk."""
+    from benchmarks import scale
 
-def render_scale(sc: dict, results: dict) -> list[str]:
-    rows = [["read (pandas chunks, complete users)", f"{sc['read_rows_per_s']:,.0f} rows/s", f"{sc['rows']:,} rows"],
-            ["read + featurize", f"{sc['read_featurize_rows_per_s']:,.0f} rows/s",
-             f"{sc['read_featurize_seconds']:.1f} s; peak process RSS {sc['peak_rss_mib_featurize']} MiB "
-             f"(+{sc['rss_growth_mib_featurize']} MiB over the {sc['rss_mib_before']} MiB before streaming)"],
-            ["train W&D, one pass, streamed through tf.data", f"{sc['train_examples_per_s']:,.0f} examples/s",
-             f"{sc['train_rows']:,} train rows of the first {sc['streamed_rows_train_pass']:,} streamed, "
-             f"in {sc['train_seconds']:.1f} s (featurizing overlapped), "
-             f"peak RSS {sc['peak_rss_mib_train']} MiB (+{sc['rss_growth_mib_train']} MiB)"]]
-    lines = [f"Source: {sc['source']}, {sc['csv_mib']} MiB csv, chunks of {sc['chunk_rows']:,} rows, "
-             f"strategy `{sc['strategy']}` ({sc['replicas']} replica(s)). See `benchmarks/README.md`.", "",
-             *md_table(["Stage", "Throughput", "Notes"], rows)]
-    if "test" in sc:
-        lines += ["", f"Sanity check: test ROC AUC {sc['test']['roc_auc']:.4f} on the first "
-                  f"{sc['test_rows_evaluated']:,} streamed test rows after one pass."]
-    return lines
+    ds = ctx.args.dataset
+    source = ds if ds in scale.RELEASES else ("synthetic" if ds == "synthetic" else "auto")
+    return scale.measure(
+        source=source, n_users=ctx.args.scale_users or (300 if ds == "synthetic" else ctx.cfg["scale_users"]),
+        n_movies=ctx.cfg["scale_movies"], chunk_rows=ctx.cfg["scale_chunk_rows"],
+        train_rows=ctx.cfg["scale_train_rows"], max_rows=ctx.args.scale_max_rows, strategy=ctx.args.strategy,
+        workers=ctx.cfg["scale_workers"], multiworker_rows=1_000_000, log=print)
 
 
 # ------------------------------------------------- branches (lesson 04) ---
@@ -940,7 +858,7 @@ SECTIONS = (
     Section("training", 2, "Training speed", bench_training, render_training),
     Section("latency", 3, "Recommendation latency", bench_latency, render_latency),
     Section("sparrow", 5, "Sparrow RecSys baseline", bench_sparrow, render_sparrow),
-    Section("scale", 6, "Scale path (streaming)", bench_scale, render_scale),
+    Section("scale", 6, "Scale path (streaming)", bench_scale, lambda sc, results: _scale_render(sc)),
     Section("branches", 7, "When the wide branch pays (lesson 04)", bench_branches, render_branches),
     Section("rules", 8, "Planted rules (lesson 04)", bench_rules, render_rules),
 )

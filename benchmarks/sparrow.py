@@ -148,7 +148,7 @@ def train_and_evaluate(feats: pd.DataFrame, spec, epochs: int = EPOCHS, batch_si
     model.compile(optimizer=keras.optimizers.Adam(), loss="binary_crossentropy")
     ds = sparrow_dataset(train, batch_size, seed=seed)
     start = time.perf_counter()
-    model.fit(ds, epochs=epochs, verbose=0)
+    model.fit(ds, epochs=epochs, verbose=0, shuffle=False)
     seconds = time.perf_counter() - start
     probs = np.asarray(model.predict(sparrow_dataset(test, 4096, shuffle=False).map(lambda x, y: x), verbose=0),
                        dtype=np.float64).reshape(-1)

@@ -420,17 +420,34 @@ def movie_statistics(task: pd.DataFrame, movies: pd.DataFrame) -> pd.DataFrame:
         NaN where unknown (``fill_years`` fills it).
     """
     train = task[task[SPLIT] == "train"]
-    t_key = _time_keys(train[ITEM], train[TIMESTAMP])
-    order = np.argsort(t_key, kind="stable")
-    t_key, t_rating = t_key[order], train[RATING].to_numpy(np.float64)[order]
-    c1 = np.r_[0.0, np.cumsum(t_rating)]
-    c2 = np.r_[0.0, np.cumsum(t_rating ** 2)]
+    index = rating_index(train[ITEM], train[TIMESTAMP], train[RATING])
     q_movie = task[ITEM].to_numpy().astype(np.int64)
-    lo = np.searchsorted(t_key, _time_keys(q_movie, 0), side="left")
-    hi = np.searchsorted(t_key, _time_keys(q_movie, task[TIMESTAMP]), side="left")  # strictly earlier
-    out = movie_columns(hi - lo, c1[hi] - c1[lo], c2[hi] - c2[lo], movie_years(q_movie, movies))
+    out = movie_columns(*earlier_rating_sums(index, q_movie, task[TIMESTAMP]), movie_years(q_movie, movies))
     out.index = task.index
     return out
+
+
+def rating_index(ids, times, ratings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ratings sorted by (id, time) with prefix sums: what ``earlier_rating_sums`` searches.
+
+    Returns:
+        ``(keys, c1, c2)``: sorted ``_time_keys`` and prefix sums (length n + 1)
+        of the ratings and their squares. Half-star ratings keep them exact in
+        float64, so the sums do not depend on the order ratings are added in.
+    """
+    keys = _time_keys(ids, times)
+    order = np.argsort(keys, kind="stable")
+    r = np.asarray(ratings, np.float64)[order]
+    return keys[order], np.r_[0.0, np.cumsum(r)], np.r_[0.0, np.cumsum(r ** 2)]
+
+
+def earlier_rating_sums(index, ids, times) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Count, sum and sum of squares of each id's indexed ratings strictly before each time."""
+    keys, c1, c2 = index
+    ids = np.asarray(ids).astype(np.int64)
+    lo = np.searchsorted(keys, _time_keys(ids, np.zeros_like(ids)), side="left")
+    hi = np.searchsorted(keys, _time_keys(ids, times), side="left")  # strictly earlier
+    return hi - lo, c1[hi] - c1[lo], c2[hi] - c2[lo]
 
 
 def movie_genre_columns(movie_ids, movies: pd.DataFrame, vocab: list[str]) -> pd.DataFrame:

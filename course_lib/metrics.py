@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from course_lib.columns import LABEL
+
+#: Probabilities are clipped to [PROB_CLIP, 1 - PROB_CLIP] before the log (as
+#: Keras' binary cross-entropy does): one confidently wrong row costs at most
+#: -log(1e-7) ≈ 16, not infinity.
+PROB_CLIP = 1e-7
 
 
 def classification_report(y_true, y_prob) -> dict[str, float]:
@@ -24,20 +29,34 @@ def classification_report(y_true, y_prob) -> dict[str, float]:
     Raises:
         ValueError: If only one class is present (AUC is undefined).
     """
-    y_true = np.asarray(y_true)
-    y_prob = np.clip(np.asarray(y_prob, dtype=np.float64), 1e-7, 1 - 1e-7)
-    if len(np.unique(y_true)) < 2:
-        raise ValueError("AUC needs both liked and not-liked rows; this subset has one class only.")
+    y_prob = np.asarray(y_prob, dtype=np.float64)
     return {
-        "roc_auc": round(float(roc_auc_score(y_true, y_prob)), 4),
-        "pr_auc": round(float(average_precision_score(y_true, y_prob)), 4),
-        "log_loss": round(float(log_loss(y_true, y_prob, labels=[0, 1])), 4),
+        "roc_auc": round(auc(y_true, y_prob), 4),
+        "pr_auc": round(float(average_precision_score(np.asarray(y_true), y_prob)), 4),
+        "log_loss": round(log_loss(y_true, y_prob), 4),
     }
 
 
+def log_loss(y_true, y_prob) -> float:
+    """Mean binary cross-entropy of probabilities ``y_prob`` (the package's one log loss).
+
+    ``-mean(y log p + (1 - y) log(1 - p))`` with ``p`` clipped to ``PROB_CLIP``.
+    """
+    y = np.asarray(y_true, dtype=np.float64)
+    p = np.clip(np.asarray(y_prob, dtype=np.float64), PROB_CLIP, 1 - PROB_CLIP)
+    return float(-np.mean(y * np.log(p) + (1.0 - y) * np.log1p(-p)))
+
+
 def auc(y_true, y_score) -> float:
-    """ROC AUC (works on logits or probabilities: it only uses the order)."""
-    return float(roc_auc_score(np.asarray(y_true), np.asarray(y_score, dtype=np.float64)))
+    """ROC AUC (works on logits or probabilities: it only uses the order).
+
+    Raises:
+        ValueError: If only one class is present (AUC is undefined).
+    """
+    y_true = np.asarray(y_true)
+    if len(np.unique(y_true)) < 2:
+        raise ValueError("AUC needs both liked and not-liked rows; this subset has one class only.")
+    return float(roc_auc_score(y_true, np.asarray(y_score, dtype=np.float64)))
 
 
 def segment_report(frame: pd.DataFrame, scores: dict[str, np.ndarray], segment: str) -> pd.DataFrame:

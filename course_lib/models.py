@@ -366,6 +366,11 @@ class WideDeep(keras.Model):
         self.wide_optimizer = wide_optimizer or (
             keras.optimizers.Ftrl(learning_rate=WIDE_LEARNING_RATE, l1_regularization_strength=WIDE_L1,
                                   initial_accumulator_value=WIDE_INITIAL_ACCUMULATOR) if wide else None)
+        if self.wide_optimizer is not None and wide.built:
+            # Built now, on the variables it steps: the wide optimizer is part of
+            # the saved state, and an unbuilt one on reload (compiled or not)
+            # would skip its FTRL state with a warning.
+            self.wide_optimizer.build(wide.trainable_variables)
 
     @property
     def spec(self) -> FeatureSpec:
@@ -416,6 +421,17 @@ class WideDeep(keras.Model):
             if metric.name == "loss":
                 metric.update_state(loss)
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def compile_from_config(self, config):
+        """Re-compile on load, building ``optimizer`` on the deep variables it steps.
+
+        Keras' default builds it on *all* trainable variables, but
+        ``train_step`` gives it only the deep ones: built that way, a reloaded
+        model restores its state instead of warning "Skipping variable loading".
+        """
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built and self.deep is not None:
+            self.optimizer.build(self.deep.trainable_variables)
 
     def get_config(self):
         ser = keras.saving.serialize_keras_object

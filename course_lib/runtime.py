@@ -7,10 +7,12 @@ environment only once, at import time.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
-import random
+import re
 import sys
+import tempfile
 import warnings
 
 #: Environment TensorFlow must see before it is imported (why: quiet logs and
@@ -41,19 +43,64 @@ def seed_everything(seed: int = DEFAULT_SEED) -> None:
     Args:
         seed: The seed; the same seed gives the same run.
     """
-    configure_environment()
+    import_tensorflow()
     import keras
-    import numpy as np
 
-    random.seed(seed)
-    np.random.seed(seed)
+    # Seeds Python's random, NumPy's global generator and TensorFlow at once.
     keras.utils.set_random_seed(seed)
+
+
+#: Lines TensorFlow's C++ side writes to file descriptor 2 while it loads,
+#: before its log level applies (absl's pre-init notice, "no CUDA driver", CPU
+#: feature and oneDNN notes, GPU plugin double registrations). They teach nothing.
+IMPORT_NOISE = re.compile(
+    r"absl::InitializeLog|cudart_stub|Could not find cuda drivers|cpu_feature_guard|"
+    r"To enable the following instructions|oneDNN custom operations|Unable to register cu|"
+    r"computation_placer|TF-TRT Warning|^\s*$")
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Capture what native code writes to fd 2; replay on ``sys.stderr`` all but ``IMPORT_NOISE``.
+
+    ``warnings`` and Python errors go through ``sys.stderr`` (in a kernel, not
+    fd 2) and are untouched; a real native message still reaches the user.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2 (some embedded interpreters)
+        yield
+        return
+    with tempfile.TemporaryFile(mode="w+b") as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text = capture.read().decode("utf-8", "replace")
+            kept = [line for line in text.splitlines() if not IMPORT_NOISE.search(line)]
+            if kept:
+                print("\n".join(kept), file=sys.stderr)
+
+
+def import_tensorflow():
+    """Import TensorFlow (and Keras) without the C++ start-up chatter; return ``tf``."""
+    configure_environment()
+    if "tensorflow" not in sys.modules:
+        with _quiet_native_stderr():
+            import keras  # noqa: F401  (imports TensorFlow: its backend)
+            import tensorflow  # noqa: F401
+    import tensorflow as tf
+
+    return tf
 
 
 def configure_tensorflow() -> None:
     """Quiet logs, deterministic ops and fixed thread pools (also used by the benchmarks)."""
-    import tensorflow as tf
-
+    tf = import_tensorflow()
     tf.get_logger().setLevel("ERROR")
     tf.config.experimental.enable_op_determinism()
     # Grappler's arithmetic optimizer regroups sums (e.g. the wide branch's

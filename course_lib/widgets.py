@@ -3,14 +3,14 @@
 Introduced in lessons 01 (``CrossExplorer``), 02 (``EmbeddingExplorer``) and
 04 (``BranchExplorer``).
 
-Each explorer keeps its logic in plain functions (``combine_logits``,
-``metrics_for``, ``top_cross_partners``, ``nearest_neighbours``) and its
-state in attributes (``.metrics``, ``.top10``, ``.contributions`` ...), so
-the same code is unit-tested without a browser. Models are never retrained
-or re-run on a control change: each explorer caches what it needs once
-(branch logits of the test rows, embedding tables, cross weights) and an
-update is NumPy only. Show an explorer by leaving it as the last expression
-of a cell, or with ``display(explorer)``; ``explorer.widget`` is the box.
+Thin UI over ``metrics``, ``recommend`` (``Recommender.top_k``), ``explain``
+and ``plots``: this module adds only the branch-combination rule
+(``combine_logits``) and the controls. State lives in attributes (``.metrics``,
+``.top10`` ...), unit-tested without a browser; a control change is NumPy only
+(model outputs are cached once). Leave an explorer as the last expression of a
+cell: besides the live widget, its display carries a static snapshot of the
+view (HTML, chart inlined as PNG) that JupyterLab shows when the widget cannot
+be drawn (untrusted notebook, no kernel, a notebook viewer).
 """
 
 from __future__ import annotations
@@ -21,12 +21,18 @@ import time
 import numpy as np
 import pandas as pd
 
-from course_lib.columns import ITEM, LABEL, SPLIT, TITLE, USER
+from course_lib.columns import GENRES, ITEM, LABEL, SPLIT, TITLE, USER
+from course_lib.explain import _branch, _titles, movie_embeddings, nearest_movies, top_cross_partners
+from course_lib.plots import contribution_bars, png_base64
+from course_lib.train import model_inputs
 
 #: Shown instead of numbers when both branches are unticked.
 NO_BRANCH_MESSAGE = "Tick Wide, Deep or both: with no branch there is no score to evaluate."
 
 ABLATE, SEPARATE = "Ablate a branch", "Separately trained"
+
+#: CSS class of every snapshot (the browser test and readers' style sheets find it).
+SNAPSHOT_CLASS = "explorer-snapshot"
 
 
 class NoBranchError(ValueError):
@@ -58,22 +64,15 @@ def combine_logits(wide, deep, use_wide: bool, use_deep: bool, blend: float = 0.
         NoBranchError: If both branches are off.
         ValueError: If ``blend`` is outside [0, 1].
     """
-    if not 0.0 <= float(blend) <= 1.0:
-        raise ValueError(f"blend must lie in [0, 1], got {blend}")
-    wide = np.asarray(wide, dtype=np.float64)
-    deep = np.asarray(deep, dtype=np.float64)
-    if use_wide and use_deep:
-        return 2.0 * (blend * wide + (1.0 - blend) * deep)
-    if use_wide:
-        return wide.copy()
-    if use_deep:
-        return deep.copy()
-    raise NoBranchError(NO_BRANCH_MESSAGE)
+    w_part, d_part = branch_contributions(wide, deep, use_wide, use_deep, blend)
+    return w_part + d_part
 
 
 def branch_contributions(wide, deep, use_wide: bool, use_deep: bool, blend: float = 0.5) -> tuple[
         np.ndarray, np.ndarray]:
     """What each branch adds to ``combine_logits`` (the two parts sum to it)."""
+    if not 0.0 <= float(blend) <= 1.0:
+        raise ValueError(f"blend must lie in [0, 1], got {blend}")
     wide = np.asarray(wide, dtype=np.float64)
     deep = np.asarray(deep, dtype=np.float64)
     if use_wide and use_deep:
@@ -86,163 +85,35 @@ def branch_contributions(wide, deep, use_wide: bool, use_deep: bool, blend: floa
 
 
 def metrics_for(y_true, logits) -> dict[str, float]:
-    """Test ROC AUC and log loss of logits, rounded to 4 places.
-
-    AUC is computed on the logits (only their order matters); log loss from
-    the logits with a numerically stable formula, so a very confident row
-    costs what it should instead of being clipped.
-
-    Args:
-        y_true: 0/1 labels.
-        logits: One logit per row.
+    """Test ROC AUC and log loss of logits, rounded to 4 places (``course_lib.metrics``).
 
     Raises:
         ValueError: If only one class is present (AUC is undefined).
     """
-    from course_lib.metrics import auc
+    from scipy.special import expit
 
-    y = np.asarray(y_true, dtype=np.float64)
+    from course_lib.metrics import auc, log_loss
+
     z = np.asarray(logits, dtype=np.float64)
-    if len(np.unique(y)) < 2:
-        raise ValueError("AUC needs both liked and not-liked rows; this subset has one class only.")
-    # -log sigmoid(z) = softplus(-z); -log(1 - sigmoid(z)) = softplus(z).
-    loss = y * np.logaddexp(0.0, -z) + (1.0 - y) * np.logaddexp(0.0, z)
-    return {"roc_auc": round(auc(y, z), 4), "log_loss": round(float(loss.mean()), 4)}
-
-
-def _wide_branch(model):
-    """The wide sub-model of a ``WideDeep`` (or the model itself if it is one)."""
-    wide = getattr(model, "wide", model)
-    if wide is None:
-        raise ValueError("this model has no wide branch; pass a Wide&Deep or wide-only model.")
-    return wide
-
-
-def _deep_branch(model):
-    deep = getattr(model, "deep", model)
-    if deep is None:
-        raise ValueError("this model has no deep branch; pass a Wide&Deep or deep-only model.")
-    return deep
-
-
-def _layer(model, suffix: str, hint: str):
-    """The layer whose name ends with ``suffix`` (branch prefix may vary)."""
-    for layer in model.layers:
-        if layer.name.endswith(suffix):
-            return layer
-    raise ValueError(f"model {model.name!r} has no layer '*{suffix}'; {hint}")
-
-
-def _titles(movies: pd.DataFrame | None, ids) -> np.ndarray:
-    if movies is None:
-        return np.asarray([""] * len(ids), dtype=object)
-    lookup = movies.drop_duplicates(ITEM).set_index(ITEM)[TITLE]
-    return lookup.reindex(np.asarray(ids)).fillna("(unknown movie)").to_numpy(object)
-
-
-def top_cross_partners(wide_model, spec, movie_id: int, candidates=None, k: int = 10,
-                       movies: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Candidates whose learned ``movie_x_history`` cross weight with a liked movie is highest.
-
-    The wide model adds ``w[candidate, h]`` to the logit for every movie
-    ``h`` in the user's recent likes; this reads those weights from the
-    model (``course_lib.explain.movie_cross_weights``): with the exact pair
-    vocabulary a pair never seen in training weighs exactly 0; with the
-    hashed variant it shares a bin with other pairs.
-
-    Args:
-        wide_model: A trained ``WideDeep`` with a wide branch, or the wide branch itself.
-        spec: Its ``FeatureSpec`` (must use the ``movie_x_history`` cross).
-        movie_id: The liked (history) movie.
-        candidates: Candidate movie ids (default: the spec's movie vocabulary).
-        k: How many partners.
-        movies: Movies table, to add titles (optional).
-
-    Returns:
-        Columns rank, movie_id, title, weight; sorted by weight, highest first
-        (ties by movie id). The movie itself is never its own partner.
-    """
-    from course_lib.explain import movie_cross_weights
-
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
-    wide = _wide_branch(wide_model)
-    _layer(wide, "_movie_x_history",
-           "build the wide model with the 'movie_x_history' cross (spec.with_crosses(...)).")
-    cand = np.asarray(spec.movies if candidates is None else candidates, dtype=np.int64)
-    cand = cand[cand != int(movie_id)]
-    pairs = pd.DataFrame({ITEM: cand, "liked_movie": np.full(len(cand), int(movie_id), dtype=np.int64)})
-    weights = np.asarray(movie_cross_weights(wide_model, pairs), dtype=np.float64).reshape(-1)
-    order = np.lexsort((cand, -weights))[:k]
-    return pd.DataFrame({"rank": np.arange(1, len(order) + 1), ITEM: cand[order],
-                         TITLE: _titles(movies, cand[order]), "weight": np.round(weights[order], 4)})
-
-
-def movie_embeddings(deep_model, spec, movie_ids=None) -> tuple[np.ndarray, np.ndarray]:
-    """``(movie_ids, vectors)`` of the deep branch's movie embeddings (via ``explain``).
-
-    Rows follow the ids given (default: the spec's movie vocabulary).
-    """
-    from course_lib.explain import movie_embeddings as embedding_table
-
-    deep = _deep_branch(deep_model)
-    _layer(deep, "_movie_embedding", "is this a course deep model (build_deep)?")
-    table = embedding_table(deep_model)
-    ids = np.asarray(spec.movies if movie_ids is None else movie_ids, dtype=np.int64)
-    return ids, table.reindex(ids).to_numpy(np.float64)
-
-
-def nearest_neighbours(deep_model, spec, movie_id: int, k: int = 10, movies: pd.DataFrame | None = None,
-                       candidates=None) -> pd.DataFrame:
-    """The ``k`` movies whose learned embeddings are closest (cosine) to ``movie_id``'s.
-
-    A widget-shaped view of ``course_lib.explain.nearest_movies`` (one
-    implementation of the maths).
-
-    Args:
-        deep_model: A trained ``WideDeep`` with a deep branch, or the deep branch.
-        spec: Its ``FeatureSpec``.
-        movie_id: The query movie (must be in the spec's vocabulary: other
-            movies share the single out-of-vocabulary vector).
-        k: How many neighbours.
-        movies: Movies table, to add titles (optional).
-        candidates: Movie ids to search (default: the spec's vocabulary).
-
-    Returns:
-        Columns rank, movie_id, title, similarity (cosine in [-1, 1],
-        highest first); the movie itself is excluded.
-    """
-    from course_lib.explain import movie_embeddings as embedding_table
-    from course_lib.explain import nearest_movies
-
-    if int(movie_id) not in set(spec.movies):
-        raise ValueError(f"movie {movie_id} has no learned embedding (not in the training vocabulary); "
-                         "pick one from spec.movies.")
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
-    _deep_branch(deep_model)
-    table = embedding_table(deep_model)
-    titles = movies if movies is not None else pd.DataFrame({ITEM: table.index, TITLE: "", "genres": ""})
-    nn = nearest_movies(table, int(movie_id), titles, k=k, candidates=candidates)
-    return pd.DataFrame({"rank": np.arange(1, len(nn) + 1), ITEM: nn[ITEM].to_numpy(),
-                         TITLE: _titles(movies, nn[ITEM].to_numpy()),
-                         "similarity": np.clip(nn["cosine"].to_numpy(np.float64), -1.0, 1.0)})
+    return {"roc_auc": round(auc(y_true, z), 4), "log_loss": round(log_loss(y_true, expit(z)), 4)}
 
 
 def _table_html(frame: pd.DataFrame, css_class: str) -> str:
-    # Inline alignment: JupyterLab's table CSS right-aligns headers over left-aligned titles.
+    # Inline alignment: JupyterLab's table CSS right-aligns cells, titles read better left-aligned.
     return frame.to_html(index=False, classes=css_class, border=0, escape=True).replace(
-        "<th>", '<th style="text-align: left">')
+        "<th>", '<th style="text-align: left">').replace("<td>", '<td style="text-align: left">')
 
 
-def _plot_into(output, draw) -> None:
-    """Redraw a matplotlib figure inside an ``Output`` widget."""
+def _plot_into(output, figure) -> None:
+    """Redraw a matplotlib figure (``figure()`` makes it) inside an ``Output`` widget."""
     import matplotlib.pyplot as plt
     from IPython import get_ipython
     from IPython.display import display
 
     output.clear_output(wait=True)
-    fig = draw()
+    fig = figure()
+    if fig is None:
+        return
     try:
         if get_ipython() is not None:  # outside a kernel (unit tests) there is nothing to show
             with output:
@@ -252,17 +123,44 @@ def _plot_into(output, draw) -> None:
 
 
 class _Explorer:
-    """Shared display plumbing: ``display(explorer)`` shows ``explorer.widget``."""
+    """Display plumbing: the live widget, plus a static snapshot for when it cannot be drawn.
 
+    Subclasses set ``widget`` and define ``describe()`` (one line on the
+    current view), ``view_html()`` (its text and tables) and ``figure()``
+    (its chart as a new matplotlib Figure, or None).
+    """
+
+    #: Human name (snapshot heading, image alt text) and CSS class of the explorer.
+    name, css = "Explorer", "explorer"
     widget = None
 
+    def figure(self):
+        return None
+
+    def view_html(self) -> str:
+        return self.table.value
+
+    def _chosen(self) -> str:
+        """Title of the movie picked in ``self.movie``."""
+        return _titles(self.movies, [int(self.movie.value)])[0]
+
+    def snapshot_html(self) -> str:
+        """The current view as self-contained HTML: tables, and the chart as an inline PNG."""
+        fig = self.figure()
+        img = "" if fig is None else (
+            f'<img class="{SNAPSHOT_CLASS}-chart" alt="{html.escape(self.name)}: chart of the current view" '
+            f'src="data:image/png;base64,{png_base64(fig)}">')
+        return (f'<div class="{SNAPSHOT_CLASS} {self.css}-snapshot">'
+                f"<p><b>{html.escape(self.name)}</b> — a snapshot of the view when this cell ran; run the "
+                f"notebook to use the controls. {html.escape(self.describe())}</p>{self.view_html()}{img}</div>")
+
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
-
-    def display(self):
-        from IPython.display import display
-
-        display(self.widget)
+        bundle = dict(self.widget._repr_mimebundle_(**kwargs))
+        # Untrusted notebooks and viewers without a widget manager pick the best
+        # mime type they can render: the snapshot instead of "VBox(children=...)".
+        bundle["text/html"] = self.snapshot_html()
+        bundle["text/plain"] = f"{self.name}: {self.describe()}"
+        return bundle
 
 
 # ------------------------------------------------------ lesson 04: branches ---
@@ -293,6 +191,8 @@ class BranchExplorer(_Explorer):
         last_update_s: Seconds the last update took (logic only, and with plot).
     """
 
+    name, css = "Branch explorer", "branch-explorer"
+
     def __init__(self, model, spec, test_features: pd.DataFrame, recommender, users=None,
                  wide_only=None, deep_only=None, k: int = 10):
         import ipywidgets as w
@@ -309,10 +209,9 @@ class BranchExplorer(_Explorer):
         if test.empty:
             raise ValueError("no test rows: pass the feature rows with split == 'test'.")
         self.y = test[LABEL].to_numpy(np.float64)
-        self._test_inputs = _model_inputs(test, spec)
+        self._test_inputs = model_inputs(test, spec)
         self._test = {"joint": self._logits(model, self._test_inputs)}
         self._user_cache: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
-        self._user_feats: dict[int, dict] = {}
         self.metrics: dict | None = None
         self.top10 = pd.DataFrame()
         self.contributions = pd.DataFrame()
@@ -333,14 +232,11 @@ class BranchExplorer(_Explorer):
                                     description="Compare", style={"description_width": "initial"},
                                     tooltips=["Switch a branch off in the jointly trained model",
                                               "Use models trained with one branch only"][:2 if has_separate else 1])
-        self.metrics_html = w.HTML()
-        self.metrics_html.add_class("be-metrics")
-        self.top10_html = w.HTML()
-        self.top10_html.add_class("be-top10")
-        self.plot = w.Output()
-        self.plot.add_class("be-plot")
+        self.metrics_html = w.HTML(_dom_classes=["be-metrics"])
+        self.top10_html = w.HTML(_dom_classes=["be-top10"])
+        self.plot = w.Output(_dom_classes=["be-plot"])
         for control in (self.wide_box, self.deep_box, self.blend, self.user, self.mode):
-            control.observe(self._on_change, names="value")
+            control.observe(lambda change: self.update(), names="value")
         self.widget = w.VBox([
             w.HTML("<b>Branch explorer</b> — switch the branches of the trained Wide&amp;Deep "
                    "model; nothing is retrained."),
@@ -349,7 +245,7 @@ class BranchExplorer(_Explorer):
             self.metrics_html,
             w.HBox([self.top10_html, self.plot]),
         ])
-        self.widget.add_class("branch-explorer")
+        self.widget.add_class(self.css)
         self.update()
 
     # -- cached model outputs ------------------------------------------------
@@ -372,10 +268,7 @@ class BranchExplorer(_Explorer):
             if mode == ABLATE:
                 self._user_cache[key] = self.recommender.branch_logits(int(user_id))
             else:
-                if int(user_id) not in self._user_feats:
-                    self._user_feats[int(user_id)] = _model_inputs(self.recommender.features(int(user_id)),
-                                                                   self.spec)
-                inputs = self._user_feats[int(user_id)]
+                inputs = self.recommender.inputs(int(user_id))
                 self._user_cache[key] = (self._logits(self.wide_only, inputs)[0],
                                          self._logits(self.deep_only, inputs)[1])
         return self._user_cache[key]
@@ -389,30 +282,25 @@ class BranchExplorer(_Explorer):
     def label(self) -> str:
         """Human description of the current combination, e.g. 'wide only'."""
         c = self.choice()
-        if c["use_wide"] and c["use_deep"]:
-            what = "wide + deep" if c["blend"] == 0.5 else f"blend w={c['blend']:.2f}"
-        elif c["use_wide"]:
-            what = "wide only"
-        elif c["use_deep"]:
-            what = "deep only"
-        else:
-            what = "no branch"
+        both = "wide + deep" if c["blend"] == 0.5 else f"blend w={c['blend']:.2f}"
+        what = {(True, True): both, (True, False): "wide only", (False, True): "deep only",
+                (False, False): "no branch"}[c["use_wide"], c["use_deep"]]
         return f"{c['mode']}: {what}"
+
+    def _test_branches(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._test["joint"] if self.mode.value == ABLATE else self._separate_test()
 
     def test_logits(self) -> np.ndarray:
         """Logits of the test rows for the current choice (``NoBranchError`` if none)."""
         c = self.choice()
-        wide, deep = self._test["joint"] if c["mode"] == ABLATE else self._separate_test()
-        return combine_logits(wide, deep, c["use_wide"], c["use_deep"], c["blend"])
+        return combine_logits(*self._test_branches(), c["use_wide"], c["use_deep"], c["blend"])
 
     def summary(self) -> pd.DataFrame:
         """Test metrics of every combination at the current blend and mode (for printing)."""
-        rows = []
-        c = self.choice()
-        wide, deep = self._test["joint"] if c["mode"] == ABLATE else self._separate_test()
-        for name, uw, ud in [("wide only", True, False), ("deep only", False, True), ("both", True, True)]:
-            rows.append({"branches": name, **metrics_for(self.y, combine_logits(wide, deep, uw, ud, c["blend"]))})
-        return pd.DataFrame(rows).set_index("branches")
+        wide, deep = self._test_branches()
+        rows = {name: metrics_for(self.y, combine_logits(wide, deep, uw, ud, self.blend.value))
+                for name, uw, ud in [("wide only", True, False), ("deep only", False, True), ("both", True, True)]}
+        return pd.DataFrame.from_dict(rows, orient="index").rename_axis("branches")
 
     def update(self, *_):
         """Recompute metrics, top-10 and chart from the cached logits."""
@@ -426,9 +314,8 @@ class BranchExplorer(_Explorer):
             self.message = NO_BRANCH_MESSAGE
             self.metrics_html.value = f'<div class="be-warning"><b>{html.escape(NO_BRANCH_MESSAGE)}</b></div>'
             self.top10_html.value = ""
-            self.last_update_s["logic"] = time.perf_counter() - start
             self.plot.clear_output()
-            self.last_update_s["total"] = time.perf_counter() - start
+            self.last_update_s = dict.fromkeys(("logic", "total"), time.perf_counter() - start)
             return
         self._rank(c)
         self.metrics_html.value = (
@@ -438,50 +325,41 @@ class BranchExplorer(_Explorer):
                                  "(unrated movies)" + _table_html(self.top10[["rank", ITEM, TITLE, "logit"]],
                                                                   "be-table"))
         self.last_update_s["logic"] = time.perf_counter() - start
-        _plot_into(self.plot, self._draw)
+        _plot_into(self.plot, self.figure)
         self.last_update_s["total"] = time.perf_counter() - start
 
     def _rank(self, c: dict) -> None:
+        """Top-k by the combined logit, ranked by ``Recommender.top_k`` (rated and disallowed movies out)."""
         rec = self.recommender
         wide, deep = self._user_logits(c["user"], c["mode"])
-        logit = combine_logits(wide, deep, c["use_wide"], c["use_deep"], c["blend"])
         w_part, d_part = branch_contributions(wide, deep, c["use_wide"], c["use_deep"], c["blend"])
-        seen = rec.rated.get(c["user"], set())
-        logit = np.where(np.isin(rec.catalogue, list(seen)), -np.inf, logit)
-        top = np.lexsort((rec.catalogue, -logit))[:min(self.k, int(np.isfinite(logit).sum()))]
-        ids = rec.catalogue[top]
-        self.top10 = pd.DataFrame({"rank": np.arange(1, len(top) + 1), ITEM: ids,
-                                   TITLE: _titles(rec.movies, ids),
-                                   "wide": np.round(w_part[top], 4), "deep": np.round(d_part[top], 4),
-                                   "logit": np.round(logit[top], 4)})
-        self.contributions = pd.DataFrame({ITEM: ids, TITLE: self.top10[TITLE].to_numpy(),
-                                           "wide": w_part[top], "deep": d_part[top], "logit": logit[top]})
+        logit = w_part + d_part
+        top = rec.top_k(logit, c["user"], self.k)
+        pos = pd.Index(rec.catalogue).get_indexer(top[ITEM].to_numpy())
+        self.contributions = pd.DataFrame({ITEM: top[ITEM].to_numpy(), TITLE: top[TITLE].to_numpy(),
+                                           "wide": w_part[pos], "deep": d_part[pos], "logit": logit[pos]})
+        self.top10 = pd.concat([top[["rank"]], self.contributions.round(4).reset_index(drop=True)], axis=1)
 
-    def _draw(self):
+    def figure(self):
+        """Per recommended movie, the wide and deep parts of its logit (``plots.contribution_bars``)."""
         import matplotlib.pyplot as plt
 
-        contrib = self.contributions
+        if self.contributions.empty:
+            return None
         fig, ax = plt.subplots(figsize=(5.5, 3.6))
-        y = np.arange(len(contrib))[::-1]
-        labels = [t if len(t) <= 32 else t[:31] + "…" for t in contrib[TITLE]]
-        ax.barh(y + 0.2, contrib["wide"], height=0.4, label="wide", color="#1f77b4")
-        ax.barh(y - 0.2, contrib["deep"], height=0.4, label="deep", color="#ff7f0e")
-        ax.set_yticks(y, labels, fontsize=7)
-        ax.axvline(0, color="black", linewidth=0.8)
-        ax.set_xlabel("contribution to the logit")
+        contribution_bars(self.contributions, ax=ax, fontsize=7)
         ax.set_title(f"Why these movies? ({self.label().split(': ')[1]})", fontsize=9)
-        ax.legend(fontsize=7, loc="lower right")
         fig.tight_layout()
         return fig
 
-    def _on_change(self, change):
-        self.update()
+    def describe(self) -> str:
+        if self.metrics is None:
+            return NO_BRANCH_MESSAGE
+        return (f"{self.message}: test ROC AUC {self.metrics['roc_auc']:.4f}, log loss "
+                f"{self.metrics['log_loss']:.4f}; top {len(self.top10)} for user {self.user.value}.")
 
-
-def _model_inputs(frame, spec):
-    from course_lib.train import model_inputs
-
-    return model_inputs(frame, spec)
+    def view_html(self) -> str:
+        return f"<p>{self.metrics_html.value}</p>{self.top10_html.value}"
 
 
 # ------------------------------------------------------ lesson 01: crosses ---
@@ -496,7 +374,7 @@ class CrossExplorer(_Explorer):
     rate among those rows.
 
     Args:
-        model_or_wide_branch: A trained ``WideDeep`` with a wide branch, or the wide branch.
+        model: A trained ``WideDeep`` with a wide branch.
         spec: Its ``FeatureSpec`` (with the ``movie_x_history`` cross).
         task: Labelled, split ratings (``make_task``).
         movies: The movies table (titles).
@@ -509,12 +387,14 @@ class CrossExplorer(_Explorer):
             liked_rate); only non-zero weights, so it can hold fewer than ``k`` rows.
     """
 
-    def __init__(self, model_or_wide_branch, spec, task: pd.DataFrame, movies: pd.DataFrame,
+    name, css = "Cross explorer", "cross-explorer"
+
+    def __init__(self, model, spec, task: pd.DataFrame, movies: pd.DataFrame,
                  feats: pd.DataFrame, users=None, k: int = 10):
         import ipywidgets as w
 
-        self.wide, self.spec, self.movies, self.feats, self.k = (
-            model_or_wide_branch, spec, movies, feats, int(k))
+        _branch(model, "wide")  # fail early, with a clear message
+        self.model, self.spec, self.movies, self.feats, self.k = model, spec, movies, feats, int(k)
         vocab = set(spec.movies)
         liked = task[(task[SPLIT] == "train") & (task[LABEL] == 1) & task[ITEM].isin(vocab)]
         self._liked = {int(u): g[ITEM].drop_duplicates().tolist() for u, g in liked.groupby(USER, sort=True)}
@@ -527,8 +407,7 @@ class CrossExplorer(_Explorer):
         self.user = w.Dropdown(options=users, value=users[0], description="User")
         self.movie = w.Dropdown(description="Liked movie", style={"description_width": "initial"},
                                 layout=w.Layout(width="480px"))
-        self.table = w.HTML()
-        self.table.add_class("ce-partners")
+        self.table = w.HTML(_dom_classes=["ce-partners"])
         self.user.observe(self._on_user, names="value")
         self._quiet = False
         self.movie.observe(lambda change: None if self._quiet else self.update(), names="value")
@@ -536,7 +415,7 @@ class CrossExplorer(_Explorer):
             w.HTML("<b>Cross explorer</b> — candidates with the highest learned "
                    "<code>movie_x_history</code> weight for a movie the user liked."),
             w.HBox([self.user, self.movie]), self.table])
-        self.widget.add_class("cross-explorer")
+        self.widget.add_class(self.css)
         self._on_user()
 
     def _on_user(self, *_):
@@ -562,7 +441,7 @@ class CrossExplorer(_Explorer):
         movie_id = self.movie.value
         if movie_id is None:
             return
-        table = top_cross_partners(self.wide, self.spec, int(movie_id), k=self.k, movies=self.movies)
+        table = top_cross_partners(self.model, self.spec, int(movie_id), k=self.k, movies=self.movies)
         # A zero weight is "no rule learned" (unseen pair or pruned by L1): not a partner.
         table = table[table["weight"] != 0].reset_index(drop=True)
         support = self.support(int(movie_id)).reindex(table[ITEM].to_numpy())
@@ -577,6 +456,9 @@ class CrossExplorer(_Explorer):
             self.table.value = (f"<b>Learned partners of {html.escape(title)}</b>"
                                 + _table_html(table, "ce-table"))
 
+    def describe(self) -> str:
+        return f"User {self.user.value}, liked movie {self._chosen()}: {len(self.partners)} learned partners."
+
 
 # ---------------------------------------------------- lesson 02: embeddings ---
 
@@ -584,7 +466,7 @@ class EmbeddingExplorer(_Explorer):
     """Nearest neighbours and the 2-D map of the deep model's movie embeddings (lesson 02).
 
     Args:
-        deep_model: A trained ``WideDeep`` with a deep branch, or the deep branch.
+        deep_model: A trained ``WideDeep`` with a deep branch.
         spec: Its ``FeatureSpec``.
         movies: The movies table (titles).
         coords_2d: ``(n, 2)`` coordinates of ``spec.movies``, or a frame with
@@ -601,16 +483,19 @@ class EmbeddingExplorer(_Explorer):
         highlight: ``{"movie": (x, y), "neighbours": array (k, 2)}`` of the plot.
     """
 
+    name, css = "Embedding explorer", "embedding-explorer"
+
     def __init__(self, deep_model, spec, movies: pd.DataFrame, coords_2d=None, choices=None,
                  candidates=None, k: int = 10):
         import ipywidgets as w
 
-        self.deep, self.spec, self.movies, self.k = deep_model, spec, movies, int(k)
-        self.ids, vecs = movie_embeddings(self.deep, spec)
+        self.spec, self.movies, self.k = spec, movies, int(k)
+        self.embeddings = movie_embeddings(deep_model, spec.movies)
+        self.ids = self.embeddings.index.to_numpy()
         if coords_2d is None:
             from sklearn.decomposition import PCA
 
-            coords_2d = PCA(n_components=2, random_state=0).fit_transform(vecs)
+            coords_2d = PCA(n_components=2, random_state=0).fit_transform(self.embeddings.to_numpy())
         if isinstance(coords_2d, pd.DataFrame):
             frame = coords_2d.drop_duplicates(ITEM).set_index(ITEM).reindex(self.ids)
             if frame[["x", "y"]].isna().any().any():
@@ -632,27 +517,30 @@ class EmbeddingExplorer(_Explorer):
         self.highlight: dict = {}
         self.movie = w.Dropdown(options=options, value=options[0][1], description="Movie",
                                 layout=w.Layout(width="480px"))
-        self.table = w.HTML()
-        self.table.add_class("ee-neighbours")
+        self.table = w.HTML(_dom_classes=["ee-neighbours"])
         self.plot = w.Output()
         self.movie.observe(lambda change: self.update(), names="value")
         self.widget = w.VBox([
             w.HTML("<b>Embedding explorer</b> — a movie's nearest neighbours by cosine similarity "
                    "of the learned embeddings, and where it sits on the 2-D map."),
             self.movie, w.HBox([self.table, self.plot])])
-        self.widget.add_class("embedding-explorer")
+        self.widget.add_class(self.css)
         self.update()
 
     def update(self):
         movie_id = int(self.movie.value)
-        self.neighbours = nearest_neighbours(self.deep, self.spec, movie_id, self.k, self.movies,
-                                             candidates=self.candidates)
+        self.neighbours = nearest_movies(self.embeddings, movie_id, self.movies, self.k,
+                                         candidates=self.candidates).drop(columns=GENRES)
         self.highlight = {"movie": self.coords[self._row[movie_id]],
                           "neighbours": self.coords[[self._row[int(m)] for m in self.neighbours[ITEM]]]}
         self.table.value = _table_html(self.neighbours, "ee-table")
-        _plot_into(self.plot, self._draw)
+        _plot_into(self.plot, self.figure)
 
-    def _draw(self):
+    def describe(self) -> str:
+        return f"The {len(self.neighbours)} nearest neighbours of {self._chosen()} (cosine of the learned embeddings)."
+
+    def figure(self):
+        """The 2-D embedding map with the chosen movie and its neighbours highlighted."""
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=(5.0, 4.0))
@@ -661,8 +549,7 @@ class EmbeddingExplorer(_Explorer):
         ax.scatter(nb[:, 0], nb[:, 1], s=18, color="#ff7f0e", label="nearest neighbours")
         x, y = self.highlight["movie"]
         ax.scatter([x], [y], s=80, color="#d62728", marker="*", label="chosen movie")
-        title = _titles(self.movies, [int(self.movie.value)])[0]
-        ax.set_title(f"Embedding map (2-D): {title[:40]}", fontsize=9)
+        ax.set_title(f"Embedding map (2-D): {self._chosen()[:40]}", fontsize=9)
         ax.set_xlabel("component 1")
         ax.set_ylabel("component 2")
         ax.legend(fontsize=7, loc="best")

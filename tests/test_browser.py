@@ -1,10 +1,18 @@
-"""The lesson 04 branch explorer in a real JupyterLab, driven through Chromium.
+"""Lesson 04 in a real JupyterLab, through Chromium: the stored view, then the live explorer.
 
 Starts JupyterLab (no token, temporary settings, a temporary copy of the
-notebook), opens lesson 04, runs all cells from the Run menu, unticks
-*Deep*, checks that the displayed test AUC becomes the wide-only value and
-the top-10 list changes, ticks it back and checks both return. Screenshots
-go to ``test-artifacts/`` (git-ignored).
+notebook) and opens lesson 04:
+
+1. *without running it*: the branch explorer must be drawn from what the
+   notebook stores — the widget (stored widget state, trusted notebook) or its
+   static snapshot (untrusted: JupyterLab renders the snapshot HTML) — and so
+   must the architecture figure (``plots.architecture``);
+2. after "Run All Cells": unticking *Deep* makes the displayed test AUC the
+   wide-only value and changes the top-10 list; ticking it back restores both.
+
+Screenshots go to ``test-artifacts/`` (git-ignored, kept by CI as artifacts):
+``lesson04_architecture.png``, ``lesson04_explorer_stored_{untrusted,trusted}.png``
+and ``browser_branch_explorer*.png``.
 
 Skipped only when Debian's Chromium is absent and ``COURSE_REQUIRE_BROWSER``
 is unset; CI sets it, so there a missing browser fails the test.
@@ -79,9 +87,8 @@ def _wait_for_server(url: str, proc: subprocess.Popen, log: Path, timeout: float
     raise RuntimeError(f"JupyterLab did not answer within {timeout} s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture
-def lab(tmp_path):
-    """A JupyterLab server on a free port serving a temporary copy of the notebook."""
+def _start_lab(tmp_path: Path, trusted: bool = False):
+    """A JupyterLab server on a free port serving a temporary copy of the notebook (a generator)."""
     if not CHROMIUM.exists():
         _unavailable(f"{CHROMIUM} is not installed")
     try:
@@ -104,6 +111,9 @@ def lab(tmp_path):
            # The venv's python3 kernelspec lives under sys.prefix, found regardless.
            "JUPYTER_DATA_DIR": str(tmp_path / "data"),
            "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
+    if trusted:  # what `make lab` does: `jupyter trust`, recorded under JUPYTER_DATA_DIR
+        subprocess.run([sys.executable, "-m", "jupyter", "trust", str(root / source.name)], env=env, check=True,
+                       capture_output=True)
     port = _free_port()
     log = tmp_path / "jupyterlab.log"
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
@@ -126,6 +136,11 @@ def lab(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+@pytest.fixture
+def lab(tmp_path):
+    yield from _start_lab(tmp_path)
 
 
 def _auc(text: str) -> float:
@@ -232,3 +247,74 @@ def test_branch_explorer_in_jupyterlab(lab, capsys):
                       f"{1000 * shown_s:.0f} ms (click to text, incl. kernel round trip)")
         finally:
             browser.close()
+
+
+#: The stored explorer: its live widget (stored state, trusted) or its snapshot (course_lib.widgets).
+STORED_EXPLORER = ".jp-OutputArea-output .branch-explorer, .jp-OutputArea-output .explorer-snapshot.branch-explorer-snapshot"
+
+
+def _open_without_running(page, lab) -> None:
+    page.goto(f"{lab['url']}lab/tree/{lab['notebook']}", wait_until="domcontentloaded")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+
+
+def _architecture_output(page):
+    """The image output of the cell that draws ``architecture(...)`` (found by its source, not its index)."""
+    cell = page.locator(".jp-CodeCell", has=page.locator(".jp-InputArea", has_text="architecture("))
+    if cell.count() == 0:
+        pytest.fail("lesson 04 has no cell calling course_lib.plots.architecture(model): "
+                    "the architecture figure is missing")
+    return cell.first.locator(".jp-OutputArea-output img").first
+
+
+@pytest.mark.parametrize("trusted", [False, True], ids=["untrusted", "trusted"])
+def test_lesson04_shows_its_explorer_without_a_kernel(tmp_path, trusted, capsys):
+    """Opened, not run: the explorer (widget or snapshot) and the architecture figure are drawn."""
+    from playwright.sync_api import expect, sync_playwright
+
+    gen = _start_lab(tmp_path, trusted=trusted)
+    lab = next(gen)
+    ARTIFACTS.mkdir(exist_ok=True)
+    tag = "trusted" if trusted else "untrusted"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.set_default_timeout(60_000)
+                _open_without_running(page, lab)
+                explorer = page.locator(STORED_EXPLORER).first
+                try:
+                    explorer.wait_for(state="attached", timeout=60_000)
+                    explorer.scroll_into_view_if_needed()
+                    explorer.wait_for(state="visible", timeout=30_000)
+                    # A stored widget view renders its children asynchronously.
+                    expect(explorer).to_contain_text("ROC AUC", timeout=60_000)
+                except Exception:
+                    page.screenshot(path=str(ARTIFACTS / f"lesson04_no_explorer_{tag}.png"), full_page=True)
+                    raise
+                kind = "widget" if "branch-explorer-snapshot" not in (explorer.get_attribute("class") or "") \
+                    else "snapshot"
+                text = explorer.inner_text()
+                assert "ROC AUC" in text and "Top" in text, f"the stored {kind} shows no numbers: {text[:300]!r}"
+                if kind == "snapshot":
+                    chart = explorer.locator("img.explorer-snapshot-chart")
+                    assert chart.get_attribute("alt").startswith("Branch explorer")
+                    # Drawn, not a broken image: the inline PNG decoded to a real size.
+                    assert page.evaluate("(img) => img.naturalWidth", chart.element_handle()) > 100
+                box = explorer.bounding_box()
+                assert box and box["width"] > 300 and box["height"] > 150, box
+                explorer.screenshot(path=str(ARTIFACTS / f"lesson04_explorer_stored_{tag}.png"))
+
+                figure = _architecture_output(page)
+                figure.scroll_into_view_if_needed()
+                figure.wait_for(state="visible", timeout=30_000)
+                assert page.evaluate("(img) => img.naturalWidth", figure.element_handle()) > 400
+                figure.screenshot(path=str(ARTIFACTS / "lesson04_architecture.png"))
+                with capsys.disabled():
+                    print(f"\n[browser] lesson 04 opened {tag}, not run: explorer drawn as its {kind}; "
+                          "architecture figure drawn")
+            finally:
+                browser.close()
+    finally:
+        gen.close()

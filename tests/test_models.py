@@ -34,7 +34,7 @@ def test_each_branch_gets_its_own_optimizer(synthetic_features):
     model = build_wide_deep(spec, "wide_deep")
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
     wide_before = [v.numpy().copy() for v in model.wide.trainable_variables]
-    model.fit(make_dataset(feats.iloc[:512], spec, 256), epochs=1, verbose=0)
+    model.fit(make_dataset(feats.iloc[:512], spec, 256), epochs=1, verbose=0, shuffle=False)
     assert isinstance(model.wide_optimizer, keras.optimizers.Ftrl)
     assert int(model.wide_optimizer.iterations.numpy()) == 2
     assert int(model.optimizer.iterations.numpy()) == 2

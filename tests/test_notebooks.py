@@ -73,6 +73,35 @@ def test_no_error_outputs(notebook):
             )
 
 
+#: Text that means a framework talked to the learner: a Python warning
+#: ("UserWarning: ..."), or TensorFlow's C++ start-up chatter.
+NOISE = re.compile(r"\b[A-Z]\w*Warning\b:|warnings\.warn|absl::|cudart_stub|cpu_feature_guard|"
+                   r"oneDNN custom operations|Skipping variable loading")
+
+
+def _output_texts(out: dict) -> list[str]:
+    texts = [out.get("text", "")]
+    texts += [v for k, v in out.get("data", {}).items() if k.startswith("text/")]
+    return ["".join(t) if isinstance(t, list) else str(t) for t in texts]
+
+
+def test_no_stderr_or_warning_outputs(notebook):
+    """A learner sees no red stderr box and no framework warning (silenced at the source)."""
+    path, nb = notebook
+    for i, cell in enumerate(_code_cells(nb)):
+        for out in cell.get("outputs", []):
+            assert not (out.get("output_type") == "stream" and out.get("name") == "stderr"), (
+                f"{path.name}: code cell {i} stored stderr: {''.join(out.get('text', ''))[:300]!r}; "
+                "silence it at its source (course_lib.runtime, the library call), then re-execute"
+            )
+            for text in _output_texts(out):
+                m = NOISE.search(text)
+                assert not m, (
+                    f"{path.name}: code cell {i} shows framework noise {m.group(0)!r}: "
+                    f"{text[max(0, m.start() - 100):m.end() + 150]!r}"
+                )
+
+
 def test_first_code_cell_sets_up_the_notebook(notebook):
     path, nb = notebook
     code = _code_cells(nb)
@@ -131,3 +160,31 @@ def test_no_dataset_files_tracked():
     bad = [f for f in files.splitlines()
            if Path(f).name in ("ratings.csv", "u.data", "ratings.dat") or f.endswith(".zip")]
     assert not bad, f"dataset files are tracked by git (the licence forbids redistribution): {bad}"
+
+
+GLOSSARY = REPO / "docs" / "glossary.md"
+#: Words the lessons use before (or without) defining them at length (issue 13).
+GLOSSARY_TERMS = ("ROC AUC", "Logit and sigmoid", "Log loss", "PR AUC", "HR@10 and NDCG@10", "FTRL and L1",
+                  "Out-of-vocabulary ids", "PCA", "Embedding", "Cross feature",
+                  "Memorization and generalization", "Leakage")
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lowercase, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_glossary_defines_the_course_words():
+    headings = re.findall(r"^## (.+)$", GLOSSARY.read_text(encoding="utf-8"), re.M)
+    missing = [t for t in GLOSSARY_TERMS if t not in headings]
+    assert not missing, f"docs/glossary.md lacks the headings {missing}"
+
+
+def test_glossary_links_resolve():
+    anchors = {_slug(h) for h in re.findall(r"^## (.+)$", GLOSSARY.read_text(encoding="utf-8"), re.M)}
+    for path in ALL + [REPO / "README.md"]:
+        text = path.read_text(encoding="utf-8")
+        for anchor in re.findall(r"glossary\.md#([\w\-]+)", text):
+            assert anchor in anchors, (
+                f"{path.name} links to glossary.md#{anchor}, which is no heading; use one of {sorted(anchors)}"
+            )

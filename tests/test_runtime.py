@@ -62,6 +62,7 @@ def run_child(seed: int) -> dict:
     assert lines and lines[-1].startswith("RESULT "), f"no result line in stdout: {proc.stdout!r}"
     out = json.loads(lines[-1][len("RESULT "):])
     out["printed"] = lines[:-1]
+    out["stderr"] = proc.stderr
     return out
 
 
@@ -116,3 +117,23 @@ def test_setup_prints_one_line_of_versions_and_seed(runs):
     assert line.startswith("python ") and line.endswith("| seed 7")
     for name, version in runs[2]["info"].items():
         assert f"{name} {version}" in line
+
+
+def test_setup_prints_nothing_on_stderr(runs):
+    # TensorFlow's C++ side writes absl/CUDA/CPU notes to fd 2 at import,
+    # whatever TF_CPP_MIN_LOG_LEVEL says: setup_notebook must swallow them.
+    for run in runs:
+        assert run["stderr"] == "", f"setup_notebook let this reach stderr:\n{run['stderr'][-2000:]}"
+
+
+def test_quiet_native_stderr_drops_noise_and_keeps_the_rest(capfd):
+    import sys
+
+    with runtime._quiet_native_stderr():
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n")
+        os.write(2, b"I0000 00:00:1.0  1 cudart_stub.cc:31] Could not find cuda drivers on your machine\n")
+        os.write(2, b"a real native error\n")
+    sys.stderr.flush()
+    err = capfd.readouterr().err
+    assert "a real native error" in err
+    assert "absl" not in err and "cudart" not in err

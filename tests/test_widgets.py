@@ -244,7 +244,7 @@ def _hashed(world):
 
 @pytest.mark.parametrize("variant", ["exact", "hashed"])
 def test_top_cross_partners_sorted(world, variant):
-    from course_lib.widgets import top_cross_partners
+    from course_lib.explain import top_cross_partners
 
     model, spec = (world["models"]["wide_deep"], world["spec"]) if variant == "exact" else _hashed(world)
     movie = spec.movies[0]
@@ -257,8 +257,8 @@ def test_top_cross_partners_sorted(world, variant):
 @pytest.mark.parametrize("variant", ["exact", "hashed"])
 def test_cross_weight_moves_the_wide_logit(world, variant):
     """A partner's weight is what the wide logit gains when the movie is in the history."""
+    from course_lib.explain import top_cross_partners
     from course_lib.train import model_inputs
-    from course_lib.widgets import top_cross_partners
 
     model, spec = (world["models"]["wide_deep"], world["spec"]) if variant == "exact" else _hashed(world)
     feats = world["feats"]
@@ -292,8 +292,8 @@ def test_cross_explorer_widget(world):
 
 
 def test_cross_explorer_needs_the_cross(world):
+    from course_lib.explain import top_cross_partners
     from course_lib.models import build_wide_deep
-    from course_lib.widgets import top_cross_partners
 
     spec = world["spec"].with_crosses("genre_x_genre")
     with pytest.raises(ValueError, match="movie_x_history"):
@@ -302,18 +302,27 @@ def test_cross_explorer_needs_the_cross(world):
 
 # ----------------------------------------------------- embedding explorer ---
 
-def test_nearest_neighbours(world):
-    from course_lib.widgets import nearest_neighbours
+def test_nearest_movies(world):
+    from course_lib.explain import movie_embeddings, nearest_movies
 
     model, spec = world["models"]["deep"], world["spec"]
+    emb = movie_embeddings(model)
+    assert list(emb.index) == list(spec.movies)
+    np.testing.assert_array_equal(movie_embeddings(model, spec.movies[:3]), emb.iloc[:3])
     movie = spec.movies[5]
-    nn = nearest_neighbours(model, spec, movie, k=8, movies=world["movies"])
-    assert len(nn) == 8 and movie not in set(nn[ITEM])
-    assert nn["similarity"].is_monotonic_decreasing
-    assert nn["similarity"].between(-1, 1).all()
+    nn = nearest_movies(emb, movie, world["movies"], k=8)
+    assert len(nn) == 8 and movie not in set(nn[ITEM]) and list(nn["rank"]) == list(range(1, 9))
+    assert nn["cosine"].is_monotonic_decreasing
+    assert nn["cosine"].between(-1, 1).all()
     assert nn[TITLE].str.len().gt(0).all()
+    v = emb.to_numpy()
+    best = nn[ITEM].iloc[0]
+    cos = v[spec.movies.index(best)] @ v[5] / np.linalg.norm(v[spec.movies.index(best)]) / np.linalg.norm(v[5])
+    assert nn["cosine"].iloc[0] == pytest.approx(cos, abs=1e-4)
     with pytest.raises(ValueError, match="no learned embedding"):
-        nearest_neighbours(model, spec, -5)
+        nearest_movies(emb, -5)
+    with pytest.raises(ValueError, match="no learned embedding"):
+        movie_embeddings(model, [-5])
 
 
 def test_embedding_explorer_widget(world):
@@ -347,3 +356,86 @@ def test_widgets_have_a_display(explorer, world):
     assert isinstance(explorer.widget, ipywidgets.VBox)
     bundle = explorer._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def _snapshot_png(snapshot: str) -> bytes:
+    import base64
+    import re
+
+    match = re.search(r'<img class="explorer-snapshot-chart" alt="[^"]+" src="data:image/png;base64,([^"]+)"',
+                      snapshot)
+    assert match, "the snapshot has no inline chart"
+    return base64.b64decode(match.group(1))
+
+
+def test_branch_explorer_snapshot_shows_the_current_view(explorer):
+    """Without a kernel or trust, JupyterLab renders the text/html snapshot: it must hold the view."""
+    _set(explorer, deep=False)
+    bundle = explorer._repr_mimebundle_()
+    snap = bundle["text/html"]
+    assert snap.startswith('<div class="explorer-snapshot branch-explorer-snapshot">')
+    assert "wide only" in snap and f"{explorer.metrics['roc_auc']:.4f}" in snap
+    assert all(t.replace("&", "&amp;") in snap for t in explorer.top10[TITLE])
+    assert _snapshot_png(snap).startswith(b"\x89PNG")
+    assert bundle["text/plain"].startswith("Branch explorer: Ablate a branch: wide only: test ROC AUC")
+    _set(explorer, wide=False, deep=False)
+    snap = explorer._repr_mimebundle_()["text/html"]
+    assert "Tick Wide, Deep or both" in snap and "<img" not in snap
+    _set(explorer)
+
+
+def test_cross_and_embedding_snapshots(world):
+    from course_lib.widgets import CrossExplorer, EmbeddingExplorer
+
+    spec = world["spec"]
+    cross = CrossExplorer(world["models"]["wide_deep"], spec, world["task"], world["movies"], world["feats"], k=4)
+    snap = cross._repr_mimebundle_()["text/html"]
+    assert 'class="explorer-snapshot cross-explorer-snapshot"' in snap and "ce-table" in snap
+    emb = EmbeddingExplorer(world["models"]["deep"], spec, world["movies"], choices=spec.movies[:20], k=3)
+    snap = emb._repr_mimebundle_()["text/html"]
+    assert 'class="explorer-snapshot embedding-explorer-snapshot"' in snap and "ee-table" in snap
+    assert _snapshot_png(snap).startswith(b"\x89PNG")
+
+
+def test_top10_honours_the_retrieval_stage(explorer, world):
+    """Ranking is Recommender.top_k's: movies outside ``allowed`` are never listed."""
+    rec = world["rec"]
+    allowed = np.zeros(len(rec.catalogue), bool)
+    allowed[::3] = True
+    try:
+        rec.allowed = allowed
+        _set(explorer, user=explorer.user.options[1])
+        explorer.update()  # the recommender changed under the explorer
+        user = explorer.user.value
+        assert len(explorer.top10) == 10 and set(explorer.top10[ITEM]) <= set(rec.catalogue[allowed])
+        wide, deep = rec.branch_logits(user)
+        open_ = allowed & ~np.isin(rec.catalogue, list(rec.rated[user]))
+        assert explorer.contributions["logit"].iloc[0] == pytest.approx((wide + deep)[open_].max())
+    finally:
+        rec.allowed = None
+        explorer.update()
+
+
+def test_one_log_loss_in_the_package():
+    from scipy.special import expit
+
+    from course_lib.metrics import PROB_CLIP, classification_report, log_loss
+    from course_lib.widgets import metrics_for
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 300)
+    z = rng.normal(size=300) * 30  # very confident rows: the clipping matters
+    assert metrics_for(y, z)["log_loss"] == round(log_loss(y, expit(z)), 4)
+    assert classification_report(y, expit(z))["log_loss"] == round(log_loss(y, expit(z)), 4)
+    assert log_loss([1], [0.0]) == pytest.approx(-np.log(PROB_CLIP))
+
+
+def test_widgets_module_is_thin():
+    from pathlib import Path
+
+    import course_lib.widgets as widgets
+
+    text = Path(widgets.__file__).read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 560, "widgets.py grew past 560 lines: move logic to metrics/explain/plots"
+    for own in ("logaddexp", "lexsort", "barh(", "get_layer("):
+        assert own not in text, f"widgets.py computes {own!r} itself; use course_lib.metrics/recommend/plots/explain"

@@ -1,0 +1,106 @@
+"""The architecture diagram is read from the model itself (explain.model_graph, plots.architecture)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def spec(synthetic_features):
+    return synthetic_features[1]
+
+
+def _labels(graph, branch=None):
+    return [b.text for b in graph.boxes.values() if branch is None or b.branch == branch]
+
+
+def test_wide_deep_graph_follows_the_layers(spec):
+    from course_lib.explain import model_graph
+    from course_lib.models import build_wide_deep
+
+    model = build_wide_deep(spec, "wide_deep", seed=0, embedding_dim=12, hidden=(32, 8))
+    graph = model_graph(model)
+    assert graph.branches == ["wide", "deep"]
+    wide = _labels(graph, "wide")
+    for cross in spec.crosses:
+        a, b = cross.split("_x_")
+        assert any(f"{a} × {b} cross" in t for t in wide), f"no box for the {cross} cross in {wide}"
+    deep = _labels(graph, "deep")
+    assert any(t.startswith("movie embedding") and f"{len(spec.movies) + 2} × 12" in t for t in deep), deep
+    mlp = [t for t in deep if t.startswith("Dense")]  # the chain of dense layers is one box
+    assert len(mlp) == 1 and mlp[0].split("\n")[:3] == ["Dense 32 relu", "→ Dense 8 relu", "→ Dense 1 logit"], mlp
+    # Every raw input group the model reads is drawn, and feeds the shared encoder,
+    # whose lookups (with their sizes) feed both branches.
+    inputs = {k for k, b in graph.boxes.items() if b.stage == "input"}
+    assert {"input:user_id", "input:movie_id", "input:hist_movie", "input:numeric"} <= inputs
+    assert all((k, "encoder:encoder") in graph.edges for k in inputs)
+    encoder = graph.boxes["encoder:encoder"].text
+    assert f"movie: {len(spec.movies) + 2:,}" in encoder and f"user: {len(spec.users) + 2:,}" in encoder
+    history = {b for a, b in graph.edges if a == "encoded:history_index"}
+    assert {graph.boxes[b].branch for b in history} == {"deep"}  # the deep branch averages the history
+    movie = {graph.boxes[b].branch for a, b in graph.edges if a == "encoded:movie_index"}
+    assert movie == {"wide", "deep"}
+    # Both branch logits are added, then the sigmoid.
+    into_sum = {a for a, b in graph.edges if b == "output:sum"}
+    assert {graph.boxes[k].branch for k in into_sum} == {"wide", "deep"}
+    assert ("output:sum", "output:sigmoid") in graph.edges
+    # Every arrow joins two drawn boxes and points right (a later column).
+    from course_lib.plots import _columns
+
+    col = _columns(graph)
+    assert all(a in graph.boxes and b in graph.boxes and col[b] > col[a] for a, b in graph.edges)
+
+
+def test_graph_changes_with_the_model(spec):
+    from course_lib.explain import model_graph
+    from course_lib.models import build_wide_deep
+
+    wide = model_graph(build_wide_deep(spec.with_crosses("genre_x_genre"), "wide", seed=0))
+    assert wide.branches == ["wide"]
+    labels = _labels(wide)
+    assert any("genre × genre cross" in t for t in labels)
+    assert not any("movie × history" in t or "user × genre" in t for t in labels)
+    assert "output:sum" not in wide.boxes and "output:sigmoid" in wide.boxes
+    # Only what the branch reads is drawn: no numeric features, no pairs without their cross.
+    assert "encoded:numeric" not in wide.boxes and "encoded:movie_pair_index" not in wide.boxes
+    assert "encoded:user_genres_index" in wide.boxes
+    deep = model_graph(build_wide_deep(spec, "deep", seed=0, use_user_embedding=False))
+    assert not any(t.startswith("user embedding") for t in _labels(deep))
+
+
+def test_architecture_figure_draws_every_box(spec):
+    from course_lib.explain import model_graph
+    from course_lib.models import build_wide_deep
+    from course_lib.plots import architecture
+
+    model = build_wide_deep(spec, "wide_deep", seed=0)
+    fig = architecture(model)
+    try:
+        texts = [t.get_text() for t in fig.axes[0].texts]
+        graph = model_graph(model)
+        for box in graph.boxes.values():
+            assert box.text in texts, f"box {box.text!r} not drawn"
+        assert "wide branch" in texts and "deep branch" in texts
+        arrows = [p for p in fig.axes[0].patches if type(p).__name__ == "FancyArrowPatch"]
+        arrows += [c.arrow_patch for c in fig.axes[0].texts if getattr(c, "arrow_patch", None)]
+        assert len(arrows) == len(graph.edges)
+    finally:
+        plt.close(fig)
+
+
+def test_a_plain_keras_model_is_refused():
+    import keras
+
+    from course_lib.explain import model_graph
+
+    class Bare(keras.Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(ValueError, match="no functional branches"):
+        model_graph(Bare(name="bare"))
