@@ -1,6 +1,6 @@
 """Lesson 01, exercise 1 — which single cross adds the most to the wide model?
 
-Run from the repository root: ``python docs/solutions/01_one_cross.py`` (about 3 minutes:
+Run from the repository root: ``python docs/solutions/01_one_cross.py`` (about 2 minutes:
 12 wide models).
 """
 

@@ -1,6 +1,6 @@
 """Lesson 02, exercise 1 — does the embedding size matter? Deep models with 4, 16 and 32 dims.
 
-Run from the repository root: ``python docs/solutions/02_embedding_dim.py`` (about 2 minutes:
+Run from the repository root: ``python docs/solutions/02_embedding_dim.py`` (about a minute:
 9 deep models).
 """
 

@@ -1,6 +1,6 @@
 """Lesson 02, exercise 3 — over-generalization for mainstream users.
 
-Run from the repository root: ``python docs/solutions/02_mainstream.py`` (about 2 minutes:
+Run from the repository root: ``python docs/solutions/02_mainstream.py`` (about a minute:
 3 wide and 3 deep models).
 """
 

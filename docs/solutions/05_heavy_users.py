@@ -1,6 +1,6 @@
 """Lesson 05, exercise 1 — the segment table for heavy users only.
 
-Run from the repository root: ``python docs/solutions/05_heavy_users.py`` (about 2 minutes:
+Run from the repository root: ``python docs/solutions/05_heavy_users.py`` (about a minute:
 3 wide and 3 deep models).
 """
 

@@ -1,6 +1,6 @@
 """Lesson 05, exercise 2 — isotonic recalibration on validation rows: AUC hardly moves, log loss barely.
 
-Run from the repository root: ``python docs/solutions/05_recalibrate.py`` (about 1 minute:
+Run from the repository root: ``python docs/solutions/05_recalibrate.py`` (about 30 s:
 3 Wide&Deep models).
 """
 
