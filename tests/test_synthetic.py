@@ -98,3 +98,105 @@ def test_movies_genres_and_years(small):
         assert 1 <= len(names) <= 3 and set(names) <= set(GENRE_NAMES)
     titles_year = movies[TITLE].str.extract(r"\((\d{4})\)$")[0].astype(int)
     assert (titles_year.to_numpy() == movies[YEAR].to_numpy(dtype=int)).all()
+
+
+# ------------------------------------------- opt-in options (lesson 04) ---
+
+def _digest(ratings, movies) -> str:
+    import hashlib
+
+    parts = [pd.util.hash_pandas_object(f, index=True).to_numpy().tobytes() for f in (ratings, movies)]
+    return hashlib.sha256(b"".join(parts)).hexdigest()
+
+
+def test_default_output_pinned():
+    """The options are opt-in: the default data (every test fixture) never moves."""
+    from course_lib.synthetic import synthetic_world
+
+    ratings, movies = synthetic_movielens(n_users=40, n_movies=60, seed=5)
+    assert _digest(ratings, movies) == "88a44ba678302c66a5b78f0d4883ca3458f16d8a1e47bbbe64f38e25c014eed4"
+    world = synthetic_world(40, 60, seed=5, latent_rank=0, n_rules=0)
+    pd.testing.assert_frame_equal(world.ratings, ratings)
+    assert world.rules.empty
+
+
+@pytest.fixture(scope="module")
+def planted():
+    from course_lib.synthetic import synthetic_world
+
+    return synthetic_world(400, 120, seed=2, latent_rank=4, n_rules=6, rule_strength=2.0,
+                           rule_follow=1.0, rule_ranks=(3, 30))
+
+
+def test_planted_world_keeps_the_schema(planted):
+    ratings, movies = planted.ratings, planted.movies
+    assert list(ratings.columns) == RATINGS_COLUMNS and list(movies.columns) == MOVIES_COLUMNS
+    assert {c: str(t) for c, t in ratings.dtypes.items()} == RATINGS_DTYPES
+    assert not ratings.duplicated([USER, ITEM]).any()
+    expected = ratings.sort_values([USER, TIMESTAMP, ITEM], kind="stable", ignore_index=True)
+    pd.testing.assert_frame_equal(ratings, expected)
+    rules = planted.rules
+    assert len(rules) == 6 and not set(rules.antecedent) & set(rules.consequent)
+    assert len(set(rules.antecedent) | set(rules.consequent)) == 12
+
+
+def test_rules_fire_where_the_features_see_them(planted):
+    """Fired rows (A among the last 5 liked) are liked far more than other rows of B."""
+    from course_lib.experiments import rule_rows
+    from course_lib.features import build_features
+    from course_lib.split import make_task
+
+    feats = build_features(make_task(planted.ratings), planted.movies)
+    target, fired = rule_rows(feats, planted.rules)
+    assert fired.sum() >= 100
+    liked = feats["liked"].to_numpy()
+    assert liked[fired].mean() > 0.9
+    assert liked[fired].mean() - liked[target & ~fired].mean() > 0.3
+
+
+def test_rule_follow_sets_the_repetitions():
+    from course_lib.synthetic import synthetic_world
+
+    def sequels(follow):
+        # Users who watch B within 3 ratings after A.
+        w = synthetic_world(300, 100, seed=4, n_rules=4, rule_follow=follow, rule_ranks=(2, 20))
+        pos = w.ratings.groupby(USER).cumcount()
+        a, b = w.rules.antecedent.iloc[0], w.rules.consequent.iloc[0]
+        at_a = pos[w.ratings[ITEM] == a].groupby(w.ratings[USER]).first()
+        at_b = pos[w.ratings[ITEM] == b].groupby(w.ratings[USER]).first()
+        gap = (at_b - at_a).dropna()
+        return int(gap.between(1, 3).sum())
+
+    assert sequels(1.0) > 3 * sequels(0.1)
+
+
+def test_latent_taste_is_not_genre_linear():
+    """With latent taste, two movies of the same genres split users' opinions."""
+    from course_lib.synthetic import synthetic_world
+
+    genre = synthetic_world(300, 80, seed=1)
+    latent = synthetic_world(300, 80, seed=1, latent_rank=8)
+    assert not genre.ratings.equals(latent.ratings)
+
+    def residual_share(w):
+        # Share of rating variance a per-user genre-linear fit leaves unexplained.
+        r = w.ratings.merge(w.movies[[ITEM, GENRES]], on=ITEM)
+        onehot = r[GENRES].str.get_dummies(sep=GENRE_SEP).to_numpy(float)
+        left = 0.0
+        for _, idx in r.groupby(USER).indices.items():
+            x = np.c_[np.ones(len(idx)), onehot[idx]]
+            y = r[RATING].to_numpy(float)[idx] - w.ratings[RATING].mean()
+            coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+            left += ((y - x @ coef) ** 2).sum()
+        return left / ((r[RATING] - r[RATING].mean()) ** 2).sum()
+
+    assert residual_share(latent) > residual_share(genre) + 0.05
+
+
+@pytest.mark.parametrize("bad", [{"latent_rank": -1}, {"n_rules": -2}, {"rule_follow": 1.5},
+                                 {"n_rules": 40, "rule_ranks": (5, 60)}])
+def test_bad_options_say_what_to_do(bad):
+    from course_lib.synthetic import synthetic_world
+
+    with pytest.raises(ValueError):
+        synthetic_world(20, 100, seed=0, **bad)
