@@ -9,7 +9,7 @@ NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg -
 # Paths strict nbval runs over (executed solutions, never release/).
 NBVAL_PATHS := notebooks $(wildcard assignments/source)
 
-.PHONY: install data lab course notebooks test unit nbval nbval3 bench release clean help
+.PHONY: install data lab course notebooks test unit nbval nbval3 bench release student grade clean help
 
 help:
 	@echo "make lab        set up .venv, fetch MovieLens, open JupyterLab on notebooks/"
@@ -18,6 +18,8 @@ help:
 	@echo "make notebooks  re-execute the notebooks in place (refresh stored outputs)"
 	@echo "make bench      run benchmarks/ and write benchmarks/results.json, RESULTS.md"
 	@echo "make release    regenerate the nbgrader student versions (assignments/release)"
+	@echo "make student DEST=dir  write the learner copy (no solutions, hidden tests or rubric)"
+	@echo "make grade A=a01_crosses  autograde submissions in the grading sandbox"
 
 # The venv is rebuilt only when the pins change.
 $(STAMP): pyproject.toml
@@ -70,6 +72,18 @@ bench: data
 ASSIGNMENTS := a01_crosses a02_embeddings a03_wide_and_deep
 release: install
 	cd assignments && for a in $(ASSIGNMENTS); do PATH="$(abspath $(BIN)):$$PATH" nbgrader generate_assignment $$a --force || exit 1; done
+
+# The course as learners receive it: release/ versions only; no
+# assignments/source, gradebook, hidden tests or mark scheme.
+student: install
+	@test -n "$(DEST)" || { echo "usage: make student DEST=/path/to/learner-copy"; exit 2; }
+	$(PY) -m course_lib.grading student "$(DEST)"
+
+# Autograde every submission of assignment A (in the bubblewrap sandbox on Linux).
+grade: install
+	@test -n "$(A)" || { echo "usage: make grade A=a01_crosses"; exit 2; }
+	cd assignments && PATH="$(abspath $(BIN)):$$PATH" COURSE_GRADING_SANDBOX=$${COURSE_GRADING_SANDBOX:-1} \
+		$(abspath $(BIN))/nbgrader autograde $(A)
 
 clean:
 	rm -rf build test-artifacts

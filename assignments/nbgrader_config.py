@@ -25,9 +25,17 @@ _BIN = os.path.dirname(sys.executable)
 if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")
 
-# The kernel of the current environment (nbgrader is run from the venv).
+# The kernel of the current environment (nbgrader is run from the venv)...
 c.ExecutePreprocessor.kernel_name = "python3"
 c.Execute.kernel_name = "python3"
+# ...run, on Linux, inside the bubblewrap grading sandbox: student code sees
+# only its own folder, the library and the course data, read-only; not
+# source/, not gradebook.db, no network (course_lib.grading; on macOS and
+# Windows this prints a loud warning instead, see docs/instructors.md).
+# COURSE_GRADING_SANDBOX=0 turns it off, =1 makes a missing bwrap an error.
+from course_lib.grading import configure_nbgrader  # noqa: E402
+
+configure_nbgrader(c)
 # TensorFlow's first import and the training cells take far longer than
 # nbgrader's default 30 s per cell. Override per run with --Execute.timeout=N.
 c.ExecutePreprocessor.timeout = 300
@@ -36,6 +44,13 @@ c.Execute.timeout = 300
 # Keep a student's runaway print from bloating the gradebook and feedback.
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100
+
+# Feedback shows the student's graded notebook, but not the hidden tests'
+# code (a failing hidden check still shows its plain-language message).
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
 
 # The stub a released solution region becomes (nbgrader's default, stated here).
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

@@ -9,7 +9,8 @@ Sections (run in this order, each timed and recorded even if another fails):
 - ``sparrow``  Sparrow RecSys' Wide&Deep (``benchmarks.sparrow``) on the same split;
 - ``scale``    the streaming path (``benchmarks.scale``) on a multi-million-row csv;
 - ``branches`` lesson 04's 2 x 2 (deep inputs x deep / Wide&Deep), the wide model and the cross ablation;
-- ``rules``    lesson 04's planted-rules experiment (synthetic), and what limits memorization.
+- ``rules``    lesson 04's planted-rules experiment (synthetic), and what limits memorization;
+- ``ranking``  lesson 06: retrieval recall, two-stage implicit W&D vs deep vs popularity, two-stage latency.
 
 Writes ``results.json`` and ``RESULTS.md`` (default: this folder). Speed never
 fails the run: targets are reported as PASS/MISS. The exit status is 1 only if
@@ -380,13 +381,23 @@ class Context:
 # ------------------------------------------------------------------ course ---
 
 def bench_course(ctx: Context) -> dict:
-    """Wall time and peak kernel RSS of each notebook, executed headless from a cold kernel."""
+    """Wall time and peak kernel RSS of each notebook, executed headless from a cold kernel.
+
+    In lesson order with an empty model cache, as a learner's fresh clone runs them:
+    a lesson reuses the models an earlier lesson trained (``course_model``'s cache).
+    """
+    import tempfile
+
     from course_lib.notebooks import execute
+    from course_lib.train import MODEL_CACHE_ENV
 
     paths = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     if ctx.cfg["notebooks"]:
         paths = paths[: ctx.cfg["notebooks"]]
     rows, total, complete = [], 0.0, True
+    cache = tempfile.TemporaryDirectory(prefix="course-model-cache-")
+    previous = os.environ.get(MODEL_CACHE_ENV)
+    os.environ[MODEL_CACHE_ENV] = cache.name  # the kernels inherit it
     for path in paths:
         load0 = _loadavg()
         start = time.perf_counter()
@@ -403,6 +414,11 @@ def bench_course(ctx: Context) -> dict:
                      "ok": error is None, "error": error, "load_start": load0, "load_end": _loadavg()})
         print(f"  {path.name}: {seconds:.1f} s, peak RSS {mem.mib} MiB" + (f"  FAILED {error}" if error else ""),
               flush=True)
+    if previous is None:
+        os.environ.pop(MODEL_CACHE_ENV, None)
+    else:
+        os.environ[MODEL_CACHE_ENV] = previous
+    cache.cleanup()
     import resource
 
     return {"notebooks": rows, "total_seconds": round(total, 1), "complete": complete,
@@ -418,7 +434,8 @@ def render_course(c: dict, results: dict) -> list[str]:
     rows.append(["**all**", f"**{c['total_seconds']:.1f} s**", f"{c['peak_rss_mib']} MiB (max)",
                  ("complete" if c["complete"] else "incomplete") + ("" if c["all_notebooks"] else " (subset: --quick)")])
     return ["Each notebook executed headless from a cold kernel (`course_lib.notebooks.execute`, not written "
-            "back). Peak memory: summed RSS of the kernel process tree, sampled every 0.2 s.", "",
+            "back), in lesson order, starting from an empty model cache: a lesson reuses the models an earlier "
+            "lesson trained (`course_model`), as in a learner's fresh clone. Peak memory: summed RSS of the kernel process tree, sampled every 0.2 s.", "",
             *md_table(["Notebook", "Wall time", "Peak RSS", "Status"], rows)]
 
 
@@ -620,17 +637,17 @@ def bench_latency(ctx: Context) -> dict:
         times.append((time.perf_counter() - t) * 1000)
     times = np.asarray(times)
     catalogue = len(rec.catalogue)
-    # Where a request's time goes: building the input dict vs the model call vs ranking.
+    # Where a request's time goes: the user's feature columns, the (traced) model call, ranking and titles.
     parts = {"inputs_ms": [], "model_ms": [], "top_k_ms": []}
     for u in sample[:20]:
         t0 = time.perf_counter()
-        x = rec.inputs(int(u))
+        rec._user_columns(int(u))
         t1 = time.perf_counter()
-        scores = np.asarray(model.predict_on_batch(x), dtype=np.float64).reshape(-1)
+        scores = rec.score(int(u))
         t2 = time.perf_counter()
         rec.top_k(scores, int(u), 10)
         t3 = time.perf_counter()
-        for key, dt_ in zip(parts, (t1 - t0, t2 - t1, t3 - t2)):
+        for key, dt_ in zip(parts, (t1 - t0, t2 - t1 - (t1 - t0), t3 - t2)):
             parts[key].append(dt_ * 1000)
     breakdown = {k: round(float(np.median(v)), 2) for k, v in parts.items()}
     # Throughput for a batch of users: per-user score() calls, and one batched predict over all pairs.
@@ -667,14 +684,110 @@ def render_latency(lat: dict, results: dict) -> list[str]:
             f"{lat['users']} users after one warm-up call (W&D, {lat['dataset']}).", "",
             *md_table(["p50", "p95", "mean", "max"],
                       [[f"{lat[k]:.1f} ms" for k in ("p50_ms", "p95_ms", "mean_ms", "max_ms")]]), "",
-            "Median breakdown of one request: building the input dict (`Recommender.inputs`, the user's "
-            f"features) {parts['inputs_ms']:.1f} ms, the model (`predict_on_batch`) {parts['model_ms']:.1f} ms, "
-            f"ranking and titles (`top_k`) {parts['top_k_ms']:.1f} ms.", "",
+            "Median breakdown of one request: the user's feature columns (from their state \"now\", "
+            f"precomputed) {parts['inputs_ms']:.1f} ms, the model (one traced call on the catalogue's encoded "
+            f"movie side) {parts['model_ms']:.1f} ms, ranking and titles (`top_k`) {parts['top_k_ms']:.1f} ms.", "",
             f"Scoring a batch of {lat['batch_users']} users x catalogue: "
             f"{lat['score_pairs_per_s_per_user_calls']:,.0f} pairs/s with one `score()` call per user; "
             f"{lat['score_pairs_per_s_batched']:,.0f} pairs/s building all inputs then one batched "
             f"`predict` (the model alone: {lat['model_pairs_per_s_batched_predict_only']:,.0f} pairs/s). "
             f"Building the `Recommender` took {lat['recommender_setup_s']:.1f} s."]
+
+
+# ----------------------------------------------------------------- ranking ---
+
+def bench_ranking(ctx: Context) -> dict:
+    """Lesson 06's system over all test users: retrieval recall, popularity vs the two-stage
+    implicit W&D and implicit deep (3 seeds each), the whole catalogue (seed 1), two-stage latency."""
+    from course_lib.metrics import hit_rate_and_ndcg
+    from course_lib.features import make_feature_spec
+    from course_lib.ranking import (
+        N_CANDIDATES, CooccurrenceRetriever, RankingEvaluation, implicit_features, liked_in_test, pre_test,
+        retrieval_recall, train_ranker,
+    )
+    from course_lib.recommend import Recommender, popularity_evaluation
+
+    _, movies, task, _, _ = ctx.data
+    catalogue = movies["movie_id"].to_numpy()
+    seeds = ctx.cfg["seeds"][:3]
+    relevant = liked_in_test(task)
+    retriever = CooccurrenceRetriever(pre_test(task), catalogue)
+    popular = CooccurrenceRetriever(pre_test(task), catalogue, recent=0)
+    recall = {name: retrieval_recall({u: r.candidates(u, N_CANDIDATES) for u in relevant}, relevant)
+              for name, r in (("co-occurrence", retriever), ("most rated", popular))}
+    pop, _ = popularity_evaluation(task)
+    alone = hit_rate_and_ndcg({u: retriever.candidates(u, 10).tolist() for u in relevant}, relevant)
+    start = time.perf_counter()
+    implicit = implicit_features(task, movies)
+    spec = make_feature_spec(implicit)
+    features_s = time.perf_counter() - start
+    two_stage = RankingEvaluation(task, movies, retriever=retriever)
+    runs, models = [], {}
+    for seed in seeds:
+        for branches in ("wide_deep", "deep"):
+            start = time.perf_counter()
+            result = train_ranker(implicit, spec, branches, seed)
+            train_s = time.perf_counter() - start
+            metrics, _ = two_stage(result.model)
+            runs.append({"model": branches, "seed": seed, "hr@10": metrics["hr@10"], "ndcg@10": metrics["ndcg@10"],
+                         "val_auc": result.val_auc, "epochs": len(result.history), "train_s": round(train_s, 1)})
+            models[branches, seed] = result.model
+            print(f"  implicit {branches} seed {seed}: two-stage {metrics}", flush=True)
+    summary = {}
+    for branches in ("wide_deep", "deep"):
+        summary[branches] = {}
+        for metric in ("hr@10", "ndcg@10"):
+            m, sd = _mean_std([r[metric] for r in runs if r["model"] == branches])
+            summary[branches][metric] = {"mean": round(m, 4), "std": round(sd, 4), "n": len(seeds)}
+    start = time.perf_counter()
+    whole, _ = RankingEvaluation(task, movies)(models["wide_deep", seeds[0]])
+    whole_s = time.perf_counter() - start
+    # Serving latency of the two-stage path ("now": every rating known).
+    rec = Recommender(models["wide_deep", seeds[0]], spec, task, movies,
+                      retriever=CooccurrenceRetriever(task, catalogue))
+    users = np.random.default_rng(0).choice(np.unique(task[USER].to_numpy()),
+                                            min(ctx.cfg["latency_users"], task[USER].nunique()), replace=False)
+    rec.recommend(int(users[0]), k=10)  # warm-up: traces the model call
+    times = []
+    for u in users:
+        t = time.perf_counter()
+        rec.recommend(int(u), k=10)
+        times.append((time.perf_counter() - t) * 1000)
+    return {"dataset": ctx.data_name, "users": len(relevant), "seeds": seeds, "n_candidates": N_CANDIDATES,
+            "recall_at_n": recall, "popularity": {k: pop[k] for k in ("hr@10", "ndcg@10")},
+            "retrieval_alone": {k: alone[k] for k in ("hr@10", "ndcg@10")},
+            "implicit_rows": len(implicit), "implicit_features_s": round(features_s, 1),
+            "runs": runs, "summary": summary,
+            "whole_catalogue_wide_deep": {k: whole[k] for k in ("hr@10", "ndcg@10")},
+            "whole_catalogue_eval_s": round(whole_s, 1),
+            "two_stage_p50_ms": round(float(np.percentile(times, 50)), 2),
+            "two_stage_p95_ms": round(float(np.percentile(times, 95)), 2), "latency_users": len(users)}
+
+
+def render_ranking(body: dict, results: dict) -> list[str]:
+    pop, summ = body["popularity"], body["summary"]
+    rows = [["popularity (most rated, before the test period)", f"{pop['hr@10']:.4f}", f"{pop['ndcg@10']:.4f}"],
+            ["co-occurrence retrieval alone", f"{body['retrieval_alone']['hr@10']:.4f}",
+             f"{body['retrieval_alone']['ndcg@10']:.4f}"],
+            [f"implicit W&D, whole catalogue (seed {body['seeds'][0]})",
+             f"{body['whole_catalogue_wide_deep']['hr@10']:.4f}", f"{body['whole_catalogue_wide_deep']['ndcg@10']:.4f}"]]
+    for name, key in (("two-stage implicit W&D", "wide_deep"), ("two-stage implicit deep", "deep")):
+        rows.append([f"{name} (seeds {', '.join(map(str, body['seeds']))})",
+                     mean_std_cell(summ[key]["hr@10"]), mean_std_cell(summ[key]["ndcg@10"])])
+    recall = body["recall_at_n"]
+    return [f"Lesson 06 over all {body['users']} test users with a liked test movie ({body['dataset']}), each "
+            "scored at their first test rating; the ranker (`course_lib.ranking.train_ranker`) trained on the "
+            f"implicit set ({body['implicit_rows']:,} rows, built in {body['implicit_features_s']:.1f} s); "
+            f"two-stage = co-occurrence retrieval of {body['n_candidates']} candidates, then the ranker. "
+            "Mean ± sample std over seeds.", "",
+            *md_table(["System", "HR@10", "NDCG@10"], rows), "",
+            f"Retrieval recall@{body['n_candidates']}: co-occurrence {recall['co-occurrence']:.4f}, most rated "
+            f"{recall['most rated']:.4f}. Whole-catalogue evaluation took {body['whole_catalogue_eval_s']:.0f} s. "
+            f"Two-stage `recommend(user, k=10)` over {body['latency_users']} users: p50 "
+            f"{body['two_stage_p50_ms']:.1f} ms, p95 {body['two_stage_p95_ms']:.1f} ms.", "",
+            *md_table(["Model", "Seed", "HR@10", "NDCG@10", "Val AUC", "Epochs", "Train"],
+                      [[r["model"], r["seed"], f"{r['hr@10']:.4f}", f"{r['ndcg@10']:.4f}", f"{r['val_auc']:.4f}",
+                        r["epochs"], f"{r['train_s']:.0f} s"] for r in body["runs"]])]
 
 
 # ----------------------------------------------------------------- sparrow ---
@@ -857,6 +970,7 @@ SECTIONS = (
     Section("scale", 6, "Scale path (streaming)", bench_scale, lambda sc, results: _scale_render(sc)),
     Section("branches", 7, "When the wide branch pays (lesson 04)", bench_branches, render_branches),
     Section("rules", 8, "Planted rules (lesson 04)", bench_rules, render_rules),
+    Section("ranking", 9, "Ranking: what to watch next (lesson 06)", bench_ranking, render_ranking),
 )
 SECTION_NAMES = tuple(s.name for s in SECTIONS)
 
@@ -913,6 +1027,25 @@ def _wd_examples_per_s(results: dict) -> float | None:
     return float(np.median(runs)) if runs else None
 
 
+def _two_stage_ratio(metric: str) -> Callable[[dict], float | None]:
+    """Two-stage implicit W&D's mean ``metric`` over seeds, as a multiple of popularity's."""
+    def read(results):
+        r = ok_section(results, "ranking")
+        return round(r["summary"]["wide_deep"][metric]["mean"] / r["popularity"][metric], 3) if r else None
+    return read
+
+
+def _wide_gain_in_sd(results: dict) -> Reading | None:
+    """Implicit W&D minus implicit deep in two-stage HR@10, in pooled seed SDs."""
+    r = ok_section(results, "ranking")
+    if not r:
+        return None
+    wd, deep = r["summary"]["wide_deep"]["hr@10"], r["summary"]["deep"]["hr@10"]
+    pooled = math.sqrt((wd["std"] ** 2 + deep["std"] ** 2) / 2)
+    note = f"W&D {wd['mean']:.4f} ± {wd['std']:.4f} vs deep {deep['mean']:.4f} ± {deep['std']:.4f}"
+    return Reading(round((wd["mean"] - deep["mean"]) / pooled, 2) if pooled > 0 else float("inf"), note)
+
+
 #: Every goal of the benchmark, in report order.
 TARGETS = (
     Target("course_total_s", "whole course (all notebooks, cold kernels)", "<=", 240, SECONDS, _course_total,
@@ -939,6 +1072,19 @@ TARGETS = (
            section_value("latency", "p50_ms"),
            "Cache the user's features between calls, avoid the per-request build_features probe (compute the "
            "user row incrementally), or score a pre-filtered candidate set."),
+    Target("two_stage_hr_ratio", "two-stage implicit W&D HR@10 / popularity's (all test users, mean of 3 seeds)",
+           ">=", 1.3, RATIO, _two_stage_ratio("hr@10"),
+           "Raise retrieval recall (more recent likes, damping), more negatives per row, or more epochs."),
+    Target("two_stage_ndcg_ratio", "two-stage implicit W&D NDCG@10 / popularity's (all test users, mean of 3 seeds)",
+           ">=", 1.3, RATIO, _two_stage_ratio("ndcg@10"),
+           "Raise retrieval recall (more recent likes, damping), more negatives per row, or more epochs."),
+    Target("implicit_wide_gain_sd", "implicit W&D minus implicit deep, two-stage HR@10, in pooled seed SDs",
+           ">=", 1.0, Unit("{:.2f} SD", "{:g} SD", "{:.2f} SD"), _wide_gain_in_sd,
+           "The wide branch's gain is within seed noise: more seeds, or crosses that memorise more "
+           "(longer history in movie_x_history)."),
+    Target("two_stage_p50_ms", "two-stage recommendation p50 latency (300 candidates)", "<=", 5, MILLISECONDS,
+           section_value("ranking", "two_stage_p50_ms"),
+           "Fewer candidates, or cache the retriever's scores per user between calls."),
 )
 
 

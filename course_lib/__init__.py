@@ -11,16 +11,21 @@ lands in one place. Modules, by concept (and the lesson that introduces them):
 - ``explore`` (00): statistics and plots of the data tour.
 - ``notebooks`` (00): headless execution for ``make notebooks``.
 - ``prepare`` (01): ``course_data()`` — load, split and featurise in one call.
-- ``features`` (03, used from 01): leak-free history and movie features.
+- ``features`` (03, used from 01): the feature contract (``FeatureSpec``) and
+  the one leak-free core behind training rows, queries and serving.
 - ``models`` (01, 02, 04): wide, deep and ``WideDeep`` (two optimizers).
-- ``train`` (03, 04): ``tf.data`` pipelines and training with early stopping.
+- ``train`` (03, 04): ``tf.data`` pipelines, ``course_model`` and the one
+  training budget ``TRAINING``.
 - ``metrics`` (01, 04, 05): AUC, log loss, HR@k / NDCG@k, segments, calibration.
 - ``explain`` (01, 02): cross weights, embeddings, seen vs unseen crosses.
 - ``leaks`` (03): the two classic leaks, reproduced to measure them.
-- ``plots`` (01-05): the lessons' figures.
-- ``recommend`` (05): top-k from raw ids, cold start, ranking evaluation.
-- ``widgets`` (01, 02, 04): branch, cross and embedding explorers.
+- ``experiments`` (04): the 2x2 deep-inputs grid, cross ablation, planted rules.
+- ``plots`` (00-06): the lessons' figures, incl. the architecture diagram.
+- ``recommend`` (05, 06): top-k from raw ids, cold start, fast serving.
+- ``ranking`` (06): implicit feedback, sampled negatives, co-occurrence retrieval.
+- ``widgets`` (01, 02, 04, 06): branch, cross and embedding explorers.
 - ``checks`` (assignments): plain-language feedback for autograded tests.
+- ``grading`` (instructors): the sandboxed grading kernel, the learner copy.
 
 Importing ``course_lib`` does not import TensorFlow, so ``setup_notebook`` can
 still configure it.

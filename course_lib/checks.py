@@ -9,14 +9,31 @@ A bare ``assert x.shape == (5,)`` only says "AssertionError"; these say
 Each check returns its (converted) value, so tests can chain them::
 
     probs = check_probabilities(joint_probability(w, d), "joint_probability(...)")
+
+Besides values, the checks test *behaviour* an import cannot fake
+(``check_own_work``: the answer is the student's code, not the library's
+reference version; ``check_no_warnings``: no overflow or other warning), and
+provide the small seeded data sets the graded cells train on
+(``ordered_pairs``, ``taste_clusters``). A passing test cell prints one
+line, ``passed(...)``; nothing else.
 """
 
 from __future__ import annotations
 
 import math
+import types
+import warnings
 from typing import Any
 
 import numpy as np
+import pandas as pd
+
+from course_lib.columns import ITEM, LABEL, USER
+
+#: Library modules that hold the reference versions of what the assignments
+#: ask for: an answer may not subclass, call or return their objects.
+REFERENCE_MODULES = ("course_lib.models", "course_lib.explain", "course_lib.features", "course_lib.train",
+                     "course_lib.recommend", "course_lib.widgets")
 
 
 def _fail(name: str, expected: str, found: str, hint: str | None = None) -> None:
@@ -123,14 +140,202 @@ def check_close(value: Any, expected: Any, name: str, tol: float = 1e-4) -> np.n
     return array
 
 
-def check_auc_above(value: Any, baseline: float, name: str) -> float:
+def check_auc_above(value: Any, baseline: float, name: str, hint: str | None = None) -> float:
     """Fail unless the AUC ``value`` is a valid AUC strictly above ``baseline``."""
     auc = check_number(value, name)
     if not 0.0 <= auc <= 1.0:
         _fail(name, "be a ROC AUC between 0 and 1", f"it is {auc:.4f}",
               "compute it with course_lib.metrics.auc(y_true, y_score) on the validation rows.")
     if auc <= baseline:
-        _fail(name, f"beat the baseline validation AUC {baseline:.4f}", f"it is {auc:.4f}",
-              "try other crosses (spec.with_crosses(...)) and make sure you evaluate on the "
-              "validation split, not on the training rows.")
+        _fail(name, f"be above {baseline:.4f}", f"it is {auc:.4f}",
+              hint or "make sure you evaluate on the validation split, not on the training rows.")
     return auc
+
+
+def passed(task: str) -> None:
+    """The one line a passing test cell prints."""
+    print(f"{task}: all checks passed")
+
+
+def check_no_warnings(function: Any, *args: Any, name: str) -> Any:
+    """Call ``function(*args)`` with floating-point errors and warnings raised, return its result.
+
+    An ``np.exp`` overflow, a division by zero or any Python warning fails
+    the check with a plain message (nbgrader would otherwise only see text
+    on stderr).
+    """
+    check_callable(function, name)
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        try:
+            return function(*args)
+        except (FloatingPointError, Warning) as exc:
+            _fail(name, "compute without overflow or warnings", f"it raised {type(exc).__name__}: {exc}",
+                  "large inputs overflow np.exp; use a formula that never exponentiates a large "
+                  "positive number (e.g. tanh, or np.exp(-abs(z))).")
+
+
+def _reference_origin(obj: Any) -> str | None:
+    """``"module.name"`` if ``obj`` is the course_lib package, a reference module or one of their objects."""
+    if isinstance(obj, types.ModuleType):
+        return obj.__name__ if obj.__name__ in (*REFERENCE_MODULES, "course_lib") else None
+    module = getattr(obj, "__module__", None)
+    if isinstance(module, str) and module in REFERENCE_MODULES:
+        return f"{module}.{getattr(obj, '__qualname__', type(obj).__name__)}"
+    return None
+
+
+def _code_references(code: types.CodeType, namespace: dict) -> list[str]:
+    """Library reference objects that ``code`` (and its nested functions) names."""
+    found = []
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            found += _code_references(const, namespace)
+    for name in code.co_names:
+        origin = _reference_origin(namespace.get(name))
+        if origin:
+            found.append(origin)
+    return found
+
+
+def _functions_of(obj: Any) -> list:
+    if isinstance(obj, type):
+        return [v for c in obj.__mro__ if c.__module__ not in ("builtins",) and not c.__module__.startswith(
+            ("keras", "tensorflow", "course_lib")) for v in vars(c).values() if isinstance(v, types.FunctionType)]
+    return [obj] if isinstance(obj, types.FunctionType) else []
+
+
+def check_own_work(obj: Any, name: str) -> Any:
+    """Fail if ``obj`` is, subclasses, contains or calls the library's reference version.
+
+    ``course_lib`` ships with the course and holds reference versions of the
+    models (``WideDeep``, ``CrossWeights``, ``build_deep``, ``nearest_movies``...):
+    an assignment asks you to write them yourself. Checked: the classes of
+    ``obj`` (and, for a Keras model, of every layer inside it), and the names
+    the code of a function or class refers to.
+    """
+    check_not_placeholder(obj, name)
+    offenders = []
+    classes = [obj] if isinstance(obj, type) else [type(obj)]
+    if hasattr(obj, "_flatten_layers") and not isinstance(obj, type):
+        classes += [type(layer) for layer in obj._flatten_layers(include_self=False, recursive=True)]
+    for cls in classes:
+        offenders += [o for o in map(_reference_origin, cls.__mro__) if o]
+    for function in _functions_of(obj):
+        names = dict(function.__globals__)
+        for var, cell in zip(function.__code__.co_freevars, function.__closure__ or ()):
+            try:
+                names[var] = cell.cell_contents
+            except ValueError:  # an empty cell: nothing bound yet
+                pass
+        offenders += _code_references(function.__code__, names)
+        offenders += [o for o in map(_reference_origin, (names.get(v) for v in function.__code__.co_freevars)) if o]
+    if offenders:
+        _fail(name, "be your own code", f"it uses the library's reference version: {sorted(set(offenders))}",
+              "course_lib may give you data, but this task is to write the piece yourself with "
+              "keras, keras.ops and numpy.")
+    return obj
+
+
+def check_changed(before: list, after: list, expect_changed: bool, name: str, hint: str) -> None:
+    """Fail unless the weights ``after`` differ from ``before`` exactly when ``expect_changed``."""
+    changed = any(not np.array_equal(np.asarray(b), np.asarray(a)) for b, a in zip(before, after))
+    if changed != expect_changed:
+        _fail(name, "change" if expect_changed else "stay unchanged",
+              "they stayed the same" if expect_changed else "they changed", hint)
+
+
+# ------------------------------------------------- data of the graded cells ---
+
+def ordered_pairs(n_values: int = 30, rows: int = 6000, seed: int = 0) -> tuple[dict, np.ndarray]:
+    """Rows ``(a, b)`` whose label depends on the *ordered* pair: only a cross can learn it.
+
+    Each of the ``n_values**2`` ordered pairs gets its own random label, so
+    ``(a, b)`` and ``(b, a)`` disagree half the time and neither id alone
+    says anything. The ids are large and scattered (as movie ids are).
+
+    Returns:
+        ``({"a": ids, "b": ids}, labels)`` with int64 ids and float32 0/1 labels.
+    """
+    rng = np.random.default_rng(seed)
+    values = np.sort(rng.choice(np.arange(1, 200_000), size=n_values, replace=False)).astype(np.int64)
+    table = rng.random((n_values, n_values)) < 0.5
+    i, j = rng.integers(0, n_values, size=rows), rng.integers(0, n_values, size=rows)
+    return {"a": values[i], "b": values[j]}, table[i, j].astype(np.float32)
+
+
+def taste_clusters(n_users: int = 240, n_movies: int = 96, n_clusters: int = 4, rows_per_user: int = 32,
+                   noise: float = 0.1, seed: int = 0) -> tuple[pd.DataFrame, dict[int, int]]:
+    """Ratings where a user likes the movies of their own taste cluster.
+
+    Neither a user id nor a movie id alone predicts ``liked``; their
+    *interaction* does, and movies of one cluster are interchangeable, so a
+    deep model's movie embeddings should group them. Movie ids are
+    scattered (not row numbers). Every row is a distinct (user, movie)
+    pair; ``split`` sends a random 20% of them to "val".
+
+    Returns:
+        ``(frame, cluster_of_movie)``: columns user_id, movie_id, liked
+        (float32), split; and the cluster of each movie id.
+    """
+    rng = np.random.default_rng(seed)
+    movie_ids = 101 + 13 * np.arange(n_movies, dtype=np.int64)
+    movie_cluster = rng.integers(0, n_clusters, size=n_movies)
+    user_cluster = rng.integers(0, n_clusters, size=n_users)
+    users, movies = [], []
+    for u in range(n_users):
+        users.append(np.full(rows_per_user, u + 1, dtype=np.int64))
+        movies.append(rng.choice(n_movies, size=rows_per_user, replace=False))
+    users, movies = np.concatenate(users), np.concatenate(movies)
+    liked = movie_cluster[movies] == user_cluster[users - 1]
+    liked ^= rng.random(liked.size) < noise
+    frame = pd.DataFrame({USER: users, ITEM: movie_ids[movies], LABEL: liked.astype(np.float32),
+                          "split": np.where(rng.random(liked.size) < 0.2, "val", "train")})
+    return frame, {int(m): int(c) for m, c in zip(movie_ids, movie_cluster)}
+
+
+def lookup_probe(movie_ids, table) -> "keras.Model":  # noqa: F821
+    """A tiny model with the layers the deep-branch tasks read: ``movie_lookup`` and ``movie_embedding``.
+
+    ``movie_lookup`` is an ``IntegerLookup`` over ``movie_ids`` (row 0 is the
+    out-of-vocabulary slot, then the ids in the given order);
+    ``movie_embedding`` holds ``table`` (``len(movie_ids) + 1`` rows), so a
+    test knows exactly which row each id must read.
+    """
+    import keras
+    from keras import layers
+
+    table = np.asarray(table, dtype=np.float32)
+    if table.shape[0] != len(movie_ids) + 1:
+        raise ValueError(f"table needs len(movie_ids) + 1 = {len(movie_ids) + 1} rows (row 0: OOV), "
+                         f"it has {table.shape[0]}.")
+    movie = keras.Input(shape=(), dtype="int64", name="movie")
+    rows = layers.IntegerLookup(vocabulary=np.asarray(movie_ids, dtype=np.int64), name="movie_lookup")(movie)
+    vectors = layers.Embedding(table.shape[0], table.shape[1], name="movie_embedding")(rows)
+    model = keras.Model({"movie": movie}, vectors, name="probe")
+    model.get_layer("movie_embedding").set_weights([table])
+    return model
+
+
+def toy_branches(num_bins: int = 512, embedding_dim: int = 4, seed: int = 0) -> tuple:
+    """A small ``(wide, deep)`` pair of branches on inputs ``a`` and ``b`` (logits, shape (batch, 1)).
+
+    The wide branch is linear in one-hot ids and their hashed ordered cross;
+    the deep branch embeds both ids and passes them through a hidden layer.
+    Same seed, same initial weights: tests rebuild them to know the start.
+    """
+    import keras
+    from keras import layers, ops
+
+    keras.utils.set_random_seed(seed)
+    a = keras.Input(shape=(), dtype="int64", name="a")
+    b = keras.Input(shape=(), dtype="int64", name="b")
+    inputs = {"a": a, "b": b}
+    hashed = {"a": ops.mod(a, num_bins), "b": ops.mod(b, num_bins),
+              "ab": ops.mod(a * 7_919 + b, num_bins)}
+    one_hot = [layers.Embedding(num_bins, 1, name=f"wide_{k}")(v) for k, v in hashed.items()]
+    wide = keras.Model(inputs, layers.Dense(1, name="wide_logit")(layers.Concatenate()(one_hot)), name="wide")
+    dense = [layers.Embedding(num_bins, embedding_dim, name=f"deep_{k}")(hashed[k]) for k in ("a", "b")]
+    hidden = layers.Dense(8, activation="relu", name="deep_hidden")(layers.Concatenate()(dense))
+    deep = keras.Model(inputs, layers.Dense(1, name="deep_logit")(hidden), name="deep")
+    return wide, deep

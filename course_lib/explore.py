@@ -24,6 +24,7 @@ __all__ = [
     "plot_ratings_per_year",
     "plot_split",
     "plot_user_activity",
+    "plot_user_timelines",
     "popularity_curve",
     "rating_distribution",
     "ratings_per_year",
@@ -31,6 +32,7 @@ __all__ = [
     "text_sort_damage",
     "top_share",
     "user_activity",
+    "user_timelines",
 ]
 
 
@@ -376,3 +378,65 @@ def plot_split(task: pd.DataFrame) -> np.ndarray:
     ax_time.set(title="When the ratings of each split were given", xlabel="year", ylabel="ratings")
     fig.tight_layout()
     return np.array([ax_size, ax_time])
+
+
+def user_timelines(task: pd.DataFrame, users) -> pd.DataFrame:
+    """The ratings of a few users in time order, with their split.
+
+    Args:
+        task: Output of :func:`course_lib.split.make_task`.
+        users: User ids to keep, in the order to show them.
+
+    Returns:
+        Columns ``USER``, ``date``, ``position`` (0 = the user's first rating)
+        and ``SPLIT``, sorted by user (in ``users`` order) and time.
+
+    Raises:
+        KeyError: If a user has no ratings in ``task``.
+    """
+    _require_numeric_time(task)
+    users = list(users)
+    missing = sorted(set(users) - set(task[USER].unique()))
+    if missing:
+        raise KeyError(f"users {missing} have no ratings; pick ids from task['{USER}'].")
+    part = task[task[USER].isin(users)]
+    part = part.assign(_order=part[USER].map({u: i for i, u in enumerate(users)}))
+    part = part.sort_values(["_order", TIMESTAMP, ITEM], kind="stable")
+    return pd.DataFrame({
+        USER: part[USER].to_numpy(),
+        "date": pd.to_datetime(part[TIMESTAMP], unit="s").to_numpy(),
+        "position": part.groupby(USER).cumcount().to_numpy(),
+        SPLIT: part[SPLIT].astype(str).to_numpy(),
+    })
+
+
+def plot_user_timelines(task: pd.DataFrame, users, ax: plt.Axes | None = None) -> plt.Axes:
+    """One row per user: each rating a tick at its date, coloured by split.
+
+    Shows that the split is chronological *within* each user (train, then
+    val, then test on every row) while the users' calendars differ.
+
+    Args:
+        task: Output of :func:`course_lib.split.make_task`.
+        users: A few user ids (one row each).
+        ax: Axes to draw on (default: a new figure).
+    """
+    lines = user_timelines(task, users)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(11, 0.6 * len(set(lines[USER])) + 1.5))
+    palette = dict(zip(SPLITS, sns.color_palette(n_colors=len(SPLITS))))
+    # Each split on its own lane within the user's row: ratings come in bursts,
+    # and a test tick drawn on the same day would hide the validation ticks.
+    lane = dict(zip(SPLITS, (-0.25, 0.0, 0.25)))
+    order = list(dict.fromkeys(lines[USER]))
+    for row, user in enumerate(order):
+        mine = lines[lines[USER] == user]
+        for split in SPLITS:
+            part = mine[mine[SPLIT] == split]
+            ax.scatter(part["date"], np.full(len(part), row + lane[split]), marker="|", s=120,
+                       color=palette[split], label=split if row == 0 else None)
+    ax.set_yticks(range(len(order)), [f"user {u}" for u in order])
+    ax.invert_yaxis()
+    ax.set(title="Each user's ratings in time, coloured by split", xlabel="date of rating")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), title=SPLIT)
+    return ax

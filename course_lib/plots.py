@@ -219,3 +219,46 @@ def architecture(model, ax=None):
     ax.axis("off")
     ax.set_title(f"Architecture of {graph.name!r}, drawn from its layers", fontsize=10)
     return fig
+
+
+# ---------------------------------------------------------------------------
+# Lessons 01, 02 and 05: comparisons over seeds (one dot per seed, a bar at the mean)
+# ---------------------------------------------------------------------------
+
+
+def seed_comparison(results: pd.DataFrame, x: str, metric: str = "roc_auc", hue: str | None = None, ax=None,
+                    title: str | None = None, baselines: dict[str, float] | None = None):
+    """Lessons 01, 02, 05: each seed's score as a dot and the mean over seeds as a bar.
+
+    The dots show the spread the lesson's margins are computed from; a
+    difference between two bars means something only when it is large
+    against that spread.
+
+    Args:
+        results: One row per run, with columns ``x``, ``metric`` (and ``hue``).
+        x: Column naming the compared models (or segments).
+        metric: Column with the score.
+        hue: Optional second grouping (e.g. the model, when ``x`` is a segment).
+        ax: Axes to draw on (default: a new figure).
+        title: Title (default: the metric).
+        baselines: Name -> value, drawn as horizontal dashed lines.
+
+    Raises:
+        KeyError: If a named column is missing.
+    """
+    missing = [c for c in (x, metric, hue) if c is not None and c not in results.columns]
+    if missing:
+        raise KeyError(f"results lack column(s) {missing}; pass one row per (model, seed) run.")
+    ax = _axes(ax, (7, 4))
+    sns.barplot(data=results, x=x, y=metric, hue=hue, errorbar=None, alpha=0.45, ax=ax)
+    sns.stripplot(data=results, x=x, y=metric, hue=hue, dodge=hue is not None, color="k" if hue is None else None,
+                  size=5, jitter=False, ax=ax, legend=False)
+    for k, (name, value) in enumerate((baselines or {}).items()):
+        ax.axhline(value, ls=["--", ":", "-."][k % 3], color="grey", lw=1.2, label=name)
+    values = list(results[metric]) + list((baselines or {}).values())
+    span = max(values) - min(values)
+    ax.set_ylim(min(values) - max(0.3 * span, 0.002), max(values) + max(0.3 * span, 0.002))
+    ax.set(xlabel="", ylabel=metric.replace("_", " "), title=title or metric.replace("_", " "))
+    if hue is not None or baselines:
+        ax.legend(fontsize=8, loc="best")
+    return ax

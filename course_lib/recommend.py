@@ -1,6 +1,6 @@
 """Top-k recommendations from raw ids, with a clear cold-start rule.
 
-Introduced in lesson 05.
+Introduced in lesson 05; the two-stage path (``retriever=``) and ``score(at=...)`` in lesson 06.
 
 Rule for unknown input (never a crash):
 - an unknown *user* is treated as brand new: no history (features start at
@@ -11,9 +11,14 @@ Rule for unknown input (never a crash):
   the catalogue.
 
 Speed: the movie side of the features (statistics, genres) is the same for
-every user "now", so it is computed once; per request only the user's
-history is summarised (``course_lib.features.user_state``, the same core as
-the training rows) and the genre affinity computed for all candidates.
+every user "now", so it is computed, and encoded by the model's
+``InputEncoder``, once; every known user's state "now"
+(``course_lib.features.user_state``, the same core as the training rows) is
+computed once too. A request then fills in the user's columns (the genre
+affinity per candidate), looks up the (candidate, liked movie) pairs, and
+makes one traced model call with a fixed signature: no string lookups, no
+Keras ``predict`` bookkeeping. With a retrieval stage (lesson 06) only its
+candidates are scored.
 """
 
 from __future__ import annotations
@@ -23,14 +28,14 @@ import pandas as pd
 
 from course_lib.columns import GENRES, ITEM, LABEL, RATING, SPLIT, TIMESTAMP, TITLE, USER
 from course_lib.features import (
-    USER_COLUMNS, FeatureSpec, build_features, fill_years, genre_matrix, genre_vocabulary, median_year,
-    user_columns, user_state,
+    MOVIE_NUMERIC, USER_COLUMNS, FeatureSpec, build_features, fill_years, genre_matrix, genre_vocabulary,
+    median_year, movie_statistics, user_columns, user_state,
 )
 from course_lib.train import model_inputs
 
 
 class Recommender:
-    """Scores every catalogue movie for a user "now" (after all known ratings).
+    """Scores catalogue movies for a user "now" (after all known ratings).
 
     Args:
         model: A trained course model (``WideDeep`` or any model taking the
@@ -40,15 +45,21 @@ class Recommender:
             features; movie statistics come from its ``train`` rows only).
             For an offline evaluation pass the rows before the test period.
         movies: The movies table (the catalogue).
+        retriever: Optional retrieval stage (``course_lib.ranking.CooccurrenceRetriever``
+            or anything with ``candidate_positions(user, n)``): the model
+            then ranks only its ``n_candidates`` candidates (two-stage).
+            None = rank the whole catalogue.
+        n_candidates: Candidates per request when ``retriever`` is set.
     """
 
-    def __init__(self, model, spec: FeatureSpec, task: pd.DataFrame, movies: pd.DataFrame):
+    def __init__(self, model, spec: FeatureSpec, task: pd.DataFrame, movies: pd.DataFrame,
+                 retriever=None, n_candidates: int = 300):
         self.model, self.spec, self.task, self.movies = model, spec, task, movies
+        self.retriever, self.n_candidates = retriever, int(n_candidates)
         self.catalogue = movies[ITEM].to_numpy(np.int64)
         self.now = int(task[TIMESTAMP].max()) + 1
         self.vocab = genre_vocabulary(movies)
         self.rated = {int(u): set(g.tolist()) for u, g in task.groupby(USER, sort=False)[ITEM]}
-        self._history = {int(u): g for u, g in task.groupby(USER, sort=False)}
         self._titles = movies.set_index(ITEM)[[TITLE, GENRES]]
         # Movie side at "now", computed once (any user id works: only the
         # movie columns of this table are used).
@@ -57,9 +68,36 @@ class Recommender:
         self._genres = genre_matrix(self.catalogue, movies, self.vocab).astype(np.float64)
         self._year_fill = median_year(movies)
         self._static_inputs = None
+        self._states, self._state_row = self._user_states_now(task)
+        self._rated_pos: dict[int, np.ndarray] = {}
+        self._history = self._train_rows = None  # built on the first score(at=...)
+        if retriever is not None and not np.array_equal(np.asarray(retriever.catalogue), self.catalogue):
+            raise ValueError("the retriever's catalogue differs from movies': build both from the same movies table.")
+        self._serving = None  # built on first use: the encoded movie side and a traced model call
         #: Optional boolean mask over the catalogue: movies a retrieval stage
         #: let through (None = all). Only these are recommended.
         self.allowed = None
+
+    def _user_states_now(self, task: pd.DataFrame):
+        """Every known user's ``UserState`` "now", in one pass (plus a brand-new user's, last)."""
+        users = np.array(sorted(self.rated), dtype=np.int64)
+        new_user = (users.max() + 1) if len(users) else np.int64(1)  # no ratings: a brand-new user
+        probes = pd.DataFrame({USER: np.r_[users, new_user], ITEM: self.catalogue[0],
+                               TIMESTAMP: np.int64(self.now), RATING: np.float32(0.0)})
+        rows = pd.concat([task[[USER, ITEM, TIMESTAMP, RATING]].assign(_probe=0), probes.assign(_probe=1)],
+                         ignore_index=True).sort_values([USER, TIMESTAMP, "_probe"], kind="stable")
+        # Probes sit after the user's last rating with weight 0: they see every rating, add none.
+        state = user_state(rows, self.movies, self.vocab, (rows["_probe"] == 0).to_numpy(np.float64))
+        keep = np.flatnonzero(rows["_probe"].to_numpy() == 1)
+        state = type(state)(**{k: v[keep] for k, v in vars(state).items()})
+        return state, {int(u): i for i, u in enumerate(users)}
+
+    def _rated_positions(self, user_id: int) -> np.ndarray:
+        """Catalogue positions of the movies ``user_id`` rated (cached per user)."""
+        if int(user_id) not in self._rated_pos:
+            pos = pd.Index(self.catalogue).get_indexer(list(self.rated.get(int(user_id), ())))
+            self._rated_pos[int(user_id)] = pos[pos >= 0]
+        return self._rated_pos[int(user_id)]
 
     def known_user(self, user_id: int) -> bool:
         return int(user_id) in self.rated
@@ -75,24 +113,22 @@ class Recommender:
             out[col] = value
         return out
 
-    def _user_columns(self, user_id: int) -> dict:
-        """The user feature columns "now", over the catalogue (``USER_COLUMNS``, plus the id)."""
-        hist = self._history.get(int(user_id))
-        hist = hist if hist is not None else self.task.iloc[:0]
-        # The user's state "now": a probe row after their last rating, with weight 0.
-        probe = pd.DataFrame({USER: [np.int64(user_id)], ITEM: [self.catalogue[0]],
-                              TIMESTAMP: [np.int64(self.now)], RATING: [np.float32(0.0)]})
-        rows = pd.concat([hist[[USER, ITEM, TIMESTAMP, RATING]], probe], ignore_index=True)
-        weight = np.r_[np.ones(len(hist)), 0.0]
-        state = user_state(rows, self.movies, self.vocab, weight)
-        state = type(state)(**{k: v[-1:] for k, v in vars(state).items()})
-        user = user_columns(state, self._genres, self.vocab)
-        user["movie_year"] = self._static["movie_year"].to_numpy()
+    def _user_columns(self, user_id: int, positions=None) -> dict:
+        """The user feature columns "now" (``USER_COLUMNS``, plus the id) over catalogue ``positions``.
+
+        Columns that do not depend on the candidate are scalars; the genre
+        affinity and (without dated history) the mean year are arrays.
+        """
+        row = self._state_row.get(int(user_id), -1)  # -1: the brand-new user's state
+        state = type(self._states)(**{k: v[row:row + 1] if row >= 0 else v[-1:]
+                                      for k, v in vars(self._states).items()})
+        pos = slice(None) if positions is None else positions
+        user = user_columns(state, self._genres[pos], self.vocab)
+        user["movie_year"] = self._static["movie_year"].to_numpy()[pos]
         user = fill_years(user, self._year_fill)
         out = {USER: np.int64(user_id)}
         for col in USER_COLUMNS:
             values = user[col].to_numpy()
-            # Columns that do not depend on the candidate travel as scalars.
             out[col] = values if col in ("user_genre_affinity", "user_year_mean") else values[0]
         return out
 
@@ -114,10 +150,151 @@ class Recommender:
                 out[col] = value if np.ndim(value) else np.full(n, value, dtype=out[col].dtype)
         return out
 
-    def score(self, user_id: int, movie_ids=None) -> np.ndarray:
-        """Probability that ``user_id`` likes each movie (catalogue order by default)."""
+    def score(self, user_id: int, movie_ids=None, positions=None, at: int | None = None,
+              movie_stats: pd.DataFrame | None = None) -> np.ndarray:
+        """Probability that ``user_id`` likes each movie.
+
+        Args:
+            user_id: A raw user id.
+            movie_ids: Any movie ids (feature path, for movies outside the catalogue).
+            positions: Catalogue positions to score (default: the whole
+                catalogue, in catalogue order).
+            at: Describe user and movies as they were at this timestamp
+                (only strictly earlier ratings count), as an offline
+                evaluation needs; None = "now". Catalogue positions only.
+            movie_stats: With ``at``: the candidates' ``MOVIE_NUMERIC`` at that
+                time, if already computed (``movie_statistics`` over many
+                users at once is much faster than one call per user).
+        """
+        if movie_ids is None and getattr(self.model, "encoder", None) is not None:
+            return self._score_encoded(user_id, positions, at, movie_stats)
+        if at is not None:
+            raise ValueError("score(at=...) needs a course model with an encoder (build_wide_deep).")
+        if positions is not None:
+            movie_ids = self.catalogue[positions]
         out = self.model.predict_on_batch(self.inputs(user_id, movie_ids))
         return np.asarray(out, dtype=np.float64).reshape(-1)
+
+    def _serving_state(self) -> dict:
+        """Built once per recommender: the catalogue's encoded movie side, every known
+        user's encoded history, and one traced model call with a fixed signature.
+
+        So a request does no string or id lookup for the movies, no Keras
+        ``predict`` bookkeeping, and no retracing (the candidates' count varies).
+        """
+        if self._serving is not None:
+            return self._serving
+        import tensorflow as tf
+
+        from course_lib.features import PAIR_SHIFT
+
+        model, spec, encoder = self.model, self.spec, self.model.encoder
+        if self._static_inputs is None:
+            self._static_inputs = model_inputs(self._static, spec)
+        static = {k: tf.constant(np.asarray(v)) for k, v in encoder(self._static_inputs).items()}
+        movie_ids = tf.constant(self.catalogue)
+        numeric = np.asarray(static["numeric"]) if "numeric" in static else None
+        n_hist, n_genres = len(spec.hist_columns), len(spec.user_genre_columns)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, None], tf.float32),
+                                      tf.TensorSpec([], tf.int64), tf.TensorSpec([n_hist], tf.int64),
+                                      tf.TensorSpec([n_genres], tf.int64), tf.TensorSpec([n_hist], tf.int64)])
+        def call(pos, numeric_rows, user_index, history_index, user_genres_index, history_ids):
+            n = tf.shape(pos)[0]
+            x = {"user_index": tf.fill([n], user_index), "movie_index": tf.gather(static["movie_index"], pos),
+                 "history_index": tf.tile(history_index[None], [n, 1]),
+                 "movie_genres_index": tf.gather(static["movie_genres_index"], pos),
+                 "user_genres_index": tf.tile(user_genres_index[None], [n, 1])}
+            if encoder.pair is not None:
+                x["movie_pair_index"] = encoder.pair(tf.gather(movie_ids, pos)[:, None] * PAIR_SHIFT
+                                                     + history_ids[None])
+            if "numeric" in static:
+                x["numeric"] = numeric_rows
+            if "movie_year" in static:
+                x["movie_year"] = tf.gather(static["movie_year"], pos)
+            return tf.reshape(model(x, training=False), [-1])
+
+        raw_signature = {k: tf.TensorSpec([None], tf.string if v.dtype == object else tf.as_dtype(v.dtype))
+                         for k, v in self._static_inputs.items()}
+        encode = tf.function(lambda raw: encoder(raw), input_signature=[raw_signature])
+        self._serving = {"call": call, "encode": encode, "numeric": numeric, "users": {}}
+        return self._serving
+
+    def _columns_at(self, user_id: int, at: int, pos: np.ndarray, movie=None) -> tuple[dict, pd.DataFrame]:
+        """User columns (as ``_user_columns``) and movie statistics at time ``at``, over ``pos``.
+
+        The same core as every other path: the user's state from a weight-0
+        probe slotted into their history, the movies' statistics from train
+        ratings strictly before ``at``.
+        """
+        if self._history is None:
+            self._history = {int(u): g[[USER, ITEM, TIMESTAMP, RATING]] for u, g in self.task.groupby(USER)}
+        hist = self._history.get(int(user_id), self.task[[USER, ITEM, TIMESTAMP, RATING]].iloc[:0])
+        probe = pd.DataFrame({USER: [np.int64(user_id)], ITEM: [self.catalogue[0]], TIMESTAMP: [np.int64(at)],
+                              RATING: [np.float32(0.0)]})
+        rows = pd.concat([hist.assign(_probe=0), probe.assign(_probe=1)], ignore_index=True).sort_values(
+            [TIMESTAMP, "_probe"], kind="stable")
+        state = user_state(rows, self.movies, self.vocab, (rows["_probe"] == 0).to_numpy(np.float64))
+        last = int(np.flatnonzero(rows["_probe"].to_numpy() == 1)[0])
+        state = type(state)(**{k: v[last:last + 1] for k, v in vars(state).items()})
+        if movie is None:
+            movie = self.movie_stats_at(self.catalogue[pos], np.full(len(pos), at, dtype=np.int64))
+        user = user_columns(state, self._genres[pos], self.vocab)
+        user["movie_year"] = movie["movie_year"].to_numpy()
+        user = fill_years(user, self._year_fill)
+        columns = {USER: np.int64(user_id)}
+        for col in USER_COLUMNS:
+            values = user[col].to_numpy()
+            columns[col] = values if col in ("user_genre_affinity", "user_year_mean") else values[0]
+        return columns, movie
+
+    def movie_stats_at(self, movie_ids, times) -> pd.DataFrame:
+        """``MOVIE_NUMERIC`` of each (movie, time): train ratings strictly before that time.
+
+        One ``movie_statistics`` call for all pairs (years filled as everywhere).
+        """
+        if self._train_rows is None:
+            self._train_rows = self.task.loc[self.task[SPLIT] == "train", [ITEM, TIMESTAMP, RATING, SPLIT]].astype(
+                {SPLIT: str})
+        queries = pd.DataFrame({ITEM: np.asarray(movie_ids, dtype=np.int64), TIMESTAMP: np.asarray(times, np.int64),
+                                RATING: np.float32(0.0), SPLIT: "query"})
+        movie = movie_statistics(pd.concat([self._train_rows, queries], ignore_index=True),
+                                 self.movies).iloc[len(self._train_rows):].reset_index(drop=True)
+        movie["movie_year"] = movie["movie_year"].fillna(self._year_fill).astype(np.float32)
+        return movie
+
+    def _encoded_user(self, user_id: int, columns: dict, at=None) -> tuple[np.ndarray, ...]:
+        """``(user_index, history_index, user_genres_index, history_ids)`` of a user, encoded once."""
+        cache = self._serving["users"]
+        if (int(user_id), at) not in cache:
+            raw = {k: v[:1].copy() for k, v in self._static_inputs.items()}
+            for col, value in columns.items():
+                if col in raw:
+                    raw[col] = np.asarray([np.ravel(value)[0]], dtype=raw[col].dtype)
+            enc = {k: np.asarray(v)[0] for k, v in self._serving["encode"](raw).items()}
+            hist = np.array([columns[c] for c in self.spec.hist_columns], dtype=np.int64)
+            cache[int(user_id), at] = (enc["user_index"], enc["history_index"], enc["user_genres_index"], hist)
+        return cache[int(user_id), at]
+
+    def _score_encoded(self, user_id: int, positions=None, at: int | None = None, movie=None) -> np.ndarray:
+        """``score`` through the encoded fast path (same numbers as the raw path)."""
+        serving = self._serving_state()
+        pos = np.arange(len(self.catalogue)) if positions is None else np.asarray(positions)
+        if at is None:
+            columns, movie = self._user_columns(user_id, pos), None
+        else:
+            columns, movie = self._columns_at(user_id, at, pos, movie)
+        numeric = np.zeros((len(pos), 0), np.float32)
+        if serving["numeric"] is not None:
+            numeric = serving["numeric"][pos]  # a copy: fancy indexing
+            for i, col in enumerate(self.spec.numeric):
+                if col in USER_COLUMNS:
+                    numeric[:, i] = columns[col]
+                elif movie is not None and col in MOVIE_NUMERIC:
+                    numeric[:, i] = movie[col].to_numpy()
+        user_index, history_index, genres_index, hist = self._encoded_user(user_id, columns, at)
+        out = serving["call"](pos.astype(np.int32), numeric, user_index, history_index, genres_index, hist)
+        return np.asarray(out, dtype=np.float64)
 
     def branch_logits(self, user_id: int, movie_ids=None) -> tuple[np.ndarray, np.ndarray]:
         """Wide and deep logits per movie (zeros for a branch the model lacks)."""
@@ -137,12 +314,20 @@ class Recommender:
         """
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
-        return self.top_k(self.score(user_id), user_id, k, exclude_rated)
+        if self.retriever is None:
+            return self.top_k(self.score(user_id), user_id, k, exclude_rated)
+        # Two-stage: the model scores only the retrieved candidates.
+        pos = np.asarray(self.retriever.candidate_positions(user_id, self.n_candidates))
+        scores = np.full(len(self.catalogue), -np.inf)
+        scores[pos] = self.score(user_id, positions=pos)
+        return self.top_k(scores, user_id, k, exclude_rated)
 
     def recommend_many(self, user_ids, k: int = 10, exclude_rated: bool = True,
                        users_per_batch: int = 8) -> dict[int, pd.DataFrame]:
-        """``recommend`` for many users, scoring several users per model call (faster)."""
+        """``recommend`` for many users (raw-input models: several users per model call)."""
         users = [int(u) for u in user_ids]
+        if self.retriever is not None or getattr(self.model, "encoder", None) is not None:
+            return {u: self.recommend(u, k, exclude_rated) for u in users}
         out = {}
         n = len(self.catalogue)
         for start in range(0, len(users), users_per_batch):
@@ -160,11 +345,12 @@ class Recommender:
         if self.allowed is not None:
             scores = np.where(self.allowed, scores, -np.inf)
         if exclude_rated:
-            seen = self.rated.get(int(user_id), set())
-            scores = np.where(np.isin(self.catalogue, list(seen)), -np.inf, scores)
-        k = min(k, int(np.isfinite(scores).sum()))
+            scores = scores.copy()
+            scores[self._rated_positions(user_id)] = -np.inf
+        finite = np.flatnonzero(np.isfinite(scores))
+        k = min(k, len(finite))
         # Stable order: ties broken by movie id, so lists repeat exactly.
-        top = np.lexsort((self.catalogue, -scores))[:k]
+        top = finite[np.lexsort((self.catalogue[finite], -scores[finite]))[:k]]
         ids = self.catalogue[top]
         info = self._titles.loc[ids]
         return pd.DataFrame({"rank": np.arange(1, k + 1), ITEM: ids, TITLE: info[TITLE].to_numpy(),

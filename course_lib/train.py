@@ -8,12 +8,18 @@ same figure in every lesson.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from course_lib.columns import LABEL, SPLIT
+from course_lib.columns import ITEM, LABEL, RATING, SPLIT, TIMESTAMP, USER
 from course_lib.features import DEEP_INPUTS, FeatureSpec
 from course_lib.runtime import seed_everything
 
@@ -216,9 +222,86 @@ def train_model(model, features: pd.DataFrame, spec: FeatureSpec, epochs: int | 
     return result
 
 
+#: Where ``course_model`` keeps trained models (default: ``<data cache>/models``);
+#: set it to "off" to always retrain.
+MODEL_CACHE_ENV = "COURSE_MODEL_CACHE"
+
+
+def model_cache_dir() -> Path | None:
+    """The model cache folder, or None when switched off (``COURSE_MODEL_CACHE=off``)."""
+    from course_lib.data import cache_dir
+
+    value = os.environ.get(MODEL_CACHE_ENV, "")
+    if value.lower() in ("off", "0", "no"):
+        return None
+    return Path(value).expanduser().resolve() if value else cache_dir() / "models"
+
+
+def _library_hash() -> str:
+    """Hash of the course_lib sources and framework versions: a cached model is only as
+    valid as the code and the stack that trained it."""
+    import keras
+    import tensorflow as tf
+
+    h = hashlib.sha256(f"{tf.__version__} {keras.__version__} {np.__version__}".encode())
+    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        h.update(path.name.encode() + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _model_key(data, spec: FeatureSpec, branches: str, seed: int, deep_kwargs: dict) -> str:
+    """Everything that decides a trained course model: the rows, the spec, the recipe."""
+    h = hashlib.sha256(pd.util.hash_pandas_object(
+        data.features[[USER, ITEM, TIMESTAMP, RATING, SPLIT]], index=False).to_numpy().tobytes())
+    recipe = {"spec": spec.to_dict(), "branches": branches, "seed": seed, "training": asdict(TRAINING),
+              "deep": {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(deep_kwargs.items())}}
+    h.update(json.dumps(recipe, sort_keys=True).encode())
+    return f"{branches}-seed{seed}-{h.hexdigest()[:20]}"
+
+
+def _load_cached(folder: Path, spec: FeatureSpec) -> TrainResult | None:
+    import keras
+
+    try:
+        meta = json.loads((folder / "result.json").read_text())
+        model = keras.saving.load_model(folder / "model.keras")
+    except Exception:  # noqa: BLE001  (a broken entry is retrained and replaced)
+        return None
+    history = pd.DataFrame(meta["history"], index=pd.RangeIndex(1, len(meta["history"]["loss"]) + 1, name="epoch"))
+    return TrainResult(model, spec, history, meta["best_epoch"], meta["val_auc"])
+
+
+def _store(root: Path, key: str, result: TrainResult) -> None:
+    """Write an entry atomically (temp folder, then rename) and drop other code versions' entries."""
+    version = root / _library_hash()
+    version.mkdir(parents=True, exist_ok=True)
+    for old in root.iterdir():
+        if old.is_dir() and old != version:
+            shutil.rmtree(old, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=version))
+    try:
+        result.model.save(tmp / "model.keras")
+        meta = {"history": result.history.to_dict(orient="list"), "best_epoch": result.best_epoch,
+                "val_auc": result.val_auc}
+        (tmp / "result.json").write_text(json.dumps(meta))
+        shutil.rmtree(version / key, ignore_errors=True)  # a broken entry being replaced
+        os.replace(tmp, version / key)
+    except OSError:
+        pass  # read-only or full disk, or another kernel stored it first: the model is still returned
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def course_model(data, branches: str = "wide_deep", seed: int = 1, deep_inputs: str = "statistics",
                  crosses: tuple[str, ...] | None = None, **deep_kwargs) -> TrainResult:
     """Build and train one of the course's standard models (every lesson uses this).
+
+    A trained model is cached on disk (``model_cache_dir()``), keyed by the
+    data, the spec, the recipe, the library's code and the framework versions,
+    so a later lesson reuses it instead of retraining: the same model and
+    seed print the same figure in every lesson, and the course runs faster in
+    order. Training is deterministic and a reloaded model scores bit for bit
+    like the trained one, so the cache changes no number.
 
     Args:
         data: ``course_lib.prepare.course_data()``.
@@ -242,8 +325,17 @@ def course_model(data, branches: str = "wide_deep", seed: int = 1, deep_inputs: 
         spec = spec.with_numeric(DEEP_INPUTS[deep_inputs], data.features)
     if crosses is not None:
         spec = spec.with_crosses(*crosses)
+    root = model_cache_dir()
+    key = _model_key(data, spec, branches, seed, deep_kwargs) if root else None
+    if root and (root / _library_hash() / key).is_dir():
+        cached = _load_cached(root / _library_hash() / key, spec)
+        if cached is not None:
+            return cached
     model = build_wide_deep(spec, branches, seed=seed, **deep_kwargs)
-    return train_model(model, data.features, spec, seed=seed)
+    result = train_model(model, data.features, spec, seed=seed)
+    if root:
+        _store(root, key, result)
+    return result
 
 
 def predict(model, frame: pd.DataFrame, spec: FeatureSpec, batch_size: int = 8192) -> np.ndarray:

@@ -197,12 +197,14 @@ class BranchExplorer(_Explorer):
                  wide_only=None, deep_only=None, k: int = 10):
         import ipywidgets as w
 
-        if getattr(model, "wide", None) is None or getattr(model, "deep", None) is None:
-            raise ValueError("BranchExplorer needs a Wide&Deep model with both branches "
-                             "(build_wide_deep(spec, 'wide_deep')).")
-        if getattr(recommender, "model", model) is not model:
-            raise ValueError("the recommender wraps another model: pass Recommender(model, spec, task, movies) "
-                             "for the same Wide&Deep model.")
+        for m in (model, getattr(recommender, "model", model)):
+            if getattr(m, "wide", None) is None or getattr(m, "deep", None) is None:
+                raise ValueError("BranchExplorer needs Wide&Deep models with both branches "
+                                 "(build_wide_deep(spec, 'wide_deep')).")
+        # The top-10 may come from another Wide&Deep (lesson 06's implicit ranker); not so in SEPARATE mode.
+        self.top10_model = getattr(recommender, "model", model)
+        if self.top10_model is not model and (wide_only is not None or deep_only is not None):
+            raise ValueError("wide_only/deep_only need a Recommender of the AUC panel's own model.")
         self.model, self.spec, self.recommender, self.k = model, spec, recommender, int(k)
         self.wide_only, self.deep_only = wide_only, deep_only
         test = test_features[test_features[SPLIT] == "test"] if SPLIT in test_features else test_features
@@ -321,7 +323,8 @@ class BranchExplorer(_Explorer):
         self.metrics_html.value = (
             f"<b>{html.escape(self.message)}</b> — test ROC AUC "
             f"<b>{self.metrics['roc_auc']:.4f}</b> · log loss <b>{self.metrics['log_loss']:.4f}</b>")
-        self.top10_html.value = (f"<b>Top {len(self.top10)} for user {c['user']}</b> "
+        source = "" if self.top10_model is self.model else f" from the {html.escape(self.top10_model.name)} model"
+        self.top10_html.value = (f"<b>Top {len(self.top10)} for user {c['user']}</b>{source} "
                                  "(unrated movies)" + _table_html(self.top10[["rank", ITEM, TITLE, "logit"]],
                                                                   "be-table"))
         self.last_update_s["logic"] = time.perf_counter() - start

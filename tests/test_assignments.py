@@ -1,18 +1,25 @@
-"""Tests of the graded assignments (nbgrader) and of course_lib.checks.
+"""Tests of the graded assignments (nbgrader), course_lib.checks and course_lib.grading.
 
-The fast tests check ``course_lib.checks`` and scan ``assignments/release``
-for leaked solutions. The slow tests (marked ``slow``, run by default) work
-in a temporary copy of ``assignments/`` and drive the nbgrader command line
-exactly as docs/instructors.md tells an instructor to: regenerate the
-releases (they must equal the committed ones), autograde the instructor
-solution, the blank release and broken submissions, export the grades to
-CSV and generate feedback.
+The fast tests check ``course_lib.checks``, scan ``assignments/release``
+and the learner copy (``make student``) for leaked solutions, hidden tests
+and mark scheme, and check that the figures the a03 mark scheme quotes are
+the ones lessons 04/05 print. The slow tests (marked ``slow``, run by
+default) work in a temporary copy of ``assignments/`` and drive the nbgrader
+command line exactly as docs/instructors.md tells an instructor to:
+regenerate the releases (they must equal the committed ones), autograde —
+one ``nbgrader autograde`` call per assignment, inside the bubblewrap
+grading sandbox — the instructor solution, the blank release, wrong
+submissions of tests/wrong_answers, broken submissions and a snooping one,
+export the grades to CSV and generate feedback. The in-process wrong-answer
+suite is tests/test_autograder.py.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import socket
+import threading
 import os
 import re
 import shutil
@@ -25,7 +32,10 @@ import nbformat
 import numpy as np
 import pytest
 
-from course_lib import checks
+from course_lib import checks, grading
+from tests.wrong_answers import a01 as wrong_a01
+from tests.wrong_answers import a02 as wrong_a02
+from tests.wrong_answers import a03 as wrong_a03
 
 REPO = Path(__file__).resolve().parent.parent
 COURSE = REPO / "assignments"
@@ -34,8 +44,9 @@ BIN = Path(sys.executable).parent
 #: What a course copy leaves out: git-ignored grading state of a local run.
 LOCAL_STATE = ("gradebook.db", "submitted", "autograded", "feedback", "exchange", ".ipynb_checkpoints",
                "__pycache__")
-#: Per-cell limit for the infinite-loop submission (the course default is 300 s).
-LOOP_TIMEOUT = 30
+#: Per-cell limit of the end-to-end autograde runs (the course default is 300 s);
+#: it also bounds the infinite-loop submission. The slowest solution cell takes ~10 s.
+CELL_TIMEOUT = 30
 
 SOLUTION_MARK = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 HIDDEN_MARK = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
@@ -94,12 +105,51 @@ class TestChecks:
 
     def test_auc_above(self):
         assert checks.check_auc_above(0.71, 0.70, "auc") == pytest.approx(0.71)
-        with pytest.raises(AssertionError, match="beat the baseline validation AUC 0.7000, but it is 0.6900"):
+        with pytest.raises(AssertionError, match="be above 0.7000, but it is 0.6900"):
             checks.check_auc_above(0.69, 0.70, "auc")
         with pytest.raises(AssertionError, match="between 0 and 1"):
             checks.check_auc_above(1.2, 0.7, "auc")
         with pytest.raises(AssertionError, match="still None"):
             checks.check_auc_above(None, 0.7, "auc")
+
+    def test_no_warnings(self):
+        assert checks.check_no_warnings(np.tanh, np.array([1000.0]), name="f")[0] == 1.0
+        with pytest.raises(AssertionError, match=r"f should compute without overflow or warnings, but it raised "
+                                                 r"FloatingPointError: overflow"):
+            checks.check_no_warnings(np.exp, np.array([1000.0]), name="f")
+
+    def test_own_work(self):
+        from course_lib.models import WideDeep, build_deep
+
+        def mine(x):
+            return np.tanh(x)
+
+        def theirs(spec):
+            return build_deep(spec)
+
+        class Sub(WideDeep):
+            pass
+
+        assert checks.check_own_work(mine, "mine") is mine
+        with pytest.raises(AssertionError, match=r"theirs should be your own code.*course_lib.models.build_deep"):
+            checks.check_own_work(theirs, "theirs")
+        with pytest.raises(AssertionError, match="course_lib.models.WideDeep"):
+            checks.check_own_work(Sub, "Sub")
+
+    def test_changed_and_passed(self, capsys):
+        checks.check_changed([np.zeros(2)], [np.ones(2)], True, "w", "hint")
+        with pytest.raises(AssertionError, match="w should stay unchanged, but they changed"):
+            checks.check_changed([np.zeros(2)], [np.ones(2)], False, "w", "hint")
+        checks.passed("task")
+        assert capsys.readouterr().out == "task: all checks passed\n"
+
+    def test_data_is_seeded(self):
+        x1, y1 = checks.ordered_pairs(seed=1)
+        x2, y2 = checks.ordered_pairs(seed=1)
+        assert np.array_equal(x1["a"], x2["a"]) and np.array_equal(y1, y2)
+        frame, clusters = checks.taste_clusters(seed=1)
+        assert frame.equals(checks.taste_clusters(seed=1)[0]) and len(clusters) == 96
+        assert not frame.duplicated(["user_id", "movie_id"]).any()
 
 
 # ------------------------------------------------ static release checks ---
@@ -138,6 +188,115 @@ def test_sources_are_executed_and_start_with_setup():
         assert all(c.execution_count for c in code), f"{name}: commit the source notebook executed"
         errors = [o for c in code for o in c.outputs if o.output_type == "error"]
         assert not errors, f"{name}: the instructor solution raises {errors[0].ename}"
+        # No noise: a graded test cell prints its verdict line and nothing else.
+        for cell in code:
+            if cell.metadata.get("nbgrader", {}).get("grade"):
+                texts = [(o.output_type, o.get("name"), o.get("text", "")) for o in cell.outputs]
+                assert texts == [("stream", "stdout", texts[0][2])] and texts[0][2].endswith(
+                    ": all checks passed\n") and texts[0][2].count("\n") == 1, (name, texts)
+        stderr = [c.metadata.get("nbgrader", {}).get("grade_id") for c in code[1:]
+                  for o in c.outputs if o.get("name") == "stderr"]
+        assert not stderr, f"{name}: cells write to stderr: {stderr}"
+
+
+# ------------------------------------------------------ mark scheme figures ---
+
+def memorization_cell() -> str:
+    nb = read(notebook_path(COURSE, "source", "a03_wide_and_deep"))
+    cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "a03_memorization"]
+    assert len(cells) == 1
+    return cells[0].source
+
+
+def test_mark_scheme_figures_match_the_lessons():
+    """Every figure the model answer and rubric quote is keyed to a lesson's stored output, and matches it."""
+    text = memorization_cell()
+    rows = grading.rubric_figures(text)
+    assert len(rows) >= 3, "the a03 mark scheme lost its figure table"
+    for row in rows:
+        printed = grading.stored_figure(REPO / row["notebook"], row["key"])
+        assert printed == row["value"], (
+            f"the a03 mark scheme quotes {row['key']!r} = {row['value']}, but {row['notebook']} now prints "
+            f"{printed}: update the figure table and the model answer in "
+            "assignments/source/a03_wide_and_deep (then regenerate the release).")
+    # The prose quotes only figures of the table (so none can drift unnoticed).
+    table = {row["value"].lstrip("+") for row in rows}
+    prose = grading.FIGURE_ROW.sub("", text)
+    quoted = {n.lstrip("+") for n in grading.FIGURE.findall(prose)}
+    assert quoted <= table, f"the a03 model answer quotes figures not in its table: {sorted(quoted - table)}"
+    # Claims the course's numbers contradict (issue 12) stay out of the model answer.
+    answer = text.split("=== BEGIN MARK SCHEME ===")[0].lower()
+    assert "l1 keeps" not in answer and "out-of-vocabulary" in answer
+
+
+def test_stored_figure_reads_keys(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("", outputs=[nbformat.v4.new_output(
+        "stream", name="stdout", text="W&D - deep (embeddings only): +0.0050\nheavy  17695  0.600  0.7650\n")])]
+    path = tmp_path / "x.ipynb"
+    nbformat.write(nb, path)
+    assert grading.stored_figure(path, "W&D - deep (embeddings only)") == "+0.0050"
+    assert grading.stored_figure(path, "heavy #3") == "0.7650"
+    with pytest.raises(KeyError, match="update the key"):
+        grading.stored_figure(path, "light")
+
+
+# ------------------------------------------------------------ learner copy ---
+
+#: Lines of a solution region that are generic Keras/NumPy and legitimately
+#: appear elsewhere in the course (library code, given code of the lessons;
+#: the library's WideDeep.train_step is the lesson's reference, graded
+#: against by behaviour, see tests/test_autograder.py).
+GENERIC_LINES = {
+    "with tf.GradientTape() as tape:",
+    "y_pred = self(x, training=True)",
+    'a = keras.Input(shape=(), dtype="int64", name="a")',
+    'b = keras.Input(shape=(), dtype="int64", name="b")',
+}
+#: Generic line shapes (a seeded generator) that any test file may contain.
+GENERIC_PATTERN = re.compile(r"^\w+ = np\.random\.default_rng\(\d+\)$")
+
+
+def secret_texts() -> dict[str, set[str]]:
+    """Per assignment: solution-region, hidden-test and mark-scheme lines of the source notebook."""
+    out = {}
+    for name in ASSIGNMENTS:
+        nb = read(notebook_path(COURSE, "source", name))
+        outside, secret = set(), set()
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type == "markdown" and meta.get("solution"):
+                secret.update(line.strip() for line in cell.source.splitlines())
+                continue
+            for region in SOLUTION_MARK.findall(cell.source) + HIDDEN_MARK.findall(cell.source):
+                secret.update(line.strip() for line in region.splitlines())
+            rest = HIDDEN_MARK.sub("", SOLUTION_MARK.sub("", cell.source))
+            outside.update(line.strip() for line in rest.splitlines())
+        out[name] = {line for line in secret - outside - GENERIC_LINES
+                     if len(line) >= 12 and not line.startswith(("#", "|", "===")) and not GENERIC_PATTERN.match(line)}
+    return out
+
+
+def test_student_copy_has_no_solutions(tmp_path):
+    dest = tmp_path / "course"
+    files = grading.write_student_copy(dest)
+    assert "assignments/release/a01_crosses/a01_crosses.ipynb" in files and "course_lib/checks.py" in files
+    assert not (dest / "assignments" / "source").exists() and not (dest / "assignments" / "gradebook.db").exists()
+    assert not any(f.startswith(("tests/wrong_answers", "tests/test_autograder")) for f in files)
+    secrets = {line: name for name, lines in secret_texts().items() for line in lines}
+    assert len(secrets) > 60
+    leaks = []
+    for rel in files:
+        text = (dest / rel).read_text(encoding="utf-8", errors="ignore")
+        if rel.endswith(".ipynb"):  # compare JSON strings unescaped, as in the release test
+            text = "\n".join(json.loads(f'"{s}"') for s in re.findall(r'"((?:[^"\\]|\\.)*)"', text))
+        leaks += [(rel, line) for line in secrets if line in text]
+        for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "BEGIN MARK SCHEME"):
+            if marker in text and rel != "course_lib/grading.py":
+                leaks.append((rel, marker))
+    assert not leaks, f"the learner copy leaks instructor text: {leaks[:8]}"
+    with pytest.raises(FileExistsError):
+        grading.write_student_copy(dest)
 
 
 # ---------------------------------------------------------- nbgrader run ---
@@ -172,33 +331,66 @@ def drop_cells(nb, grade_ids: set[str]) -> None:
     nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") not in grade_ids]
 
 
-def broken_a01(course: Path) -> dict[str, object]:
-    """Broken a01 submissions (student id -> notebook) built from the release and the solution."""
-    solution = read(notebook_path(course, "source", "a01_crosses"))
-    blank = read(notebook_path(course, "release", "a01_crosses"))
-    subs = {}
+def clone(nb):
+    return nbformat.from_dict(json.loads(json.dumps(nb)))
 
-    nb = nbformat.from_dict(json.loads(json.dumps(solution)))
+
+SNOOP = '''
+import os, pathlib, socket
+found = {{}}
+root = pathlib.Path.cwd().parents[2]
+for label, path in [("hidden tests", root / "source" / "a01_crosses" / "a01_crosses.ipynb"),
+                    ("gradebook", root / "gradebook.db")]:
+    try:
+        with open(path, "rb") as fh:
+            found[label] = "READ " + fh.read(80).decode("latin-1")
+    except OSError as exc:
+        found[label] = f"blocked ({{type(exc).__name__}})"
+try:
+    socket.create_connection(("127.0.0.1", {port}), timeout=5).sendall(b"leak")
+    found["socket"] = "CONNECTED"
+except OSError as exc:
+    found["socket"] = f"blocked ({{type(exc).__name__}})"
+found["sandboxed"] = os.environ.get("COURSE_SANDBOXED")
+print(found)
+'''
+
+#: Wrong submissions sent through nbgrader end to end (one per assignment;
+#: the rest are graded in-process by tests/test_autograder.py).
+E2E_WRONG = [("a01_crosses", "cross_int32_overflow"), ("a02_embeddings", "vectors_ignore_oov_slot"),
+             ("a03_wide_and_deep", "joint_naive_sigmoid")]
+WRONG_BY_NAME = {w.name: w for module in (wrong_a01, wrong_a02, wrong_a03) for w in module.WRONG}
+
+
+def submissions(course: Path, port: int) -> dict[str, dict[str, object]]:
+    """Assignment -> {student id: notebook}, built from the solution and the blank release."""
+    subs = {name: {"solution": read(notebook_path(COURSE, "source", name)),
+                   "blank": read(notebook_path(course, "release", name))} for name in ASSIGNMENTS}
+    for name, wrong_name in E2E_WRONG:
+        wrong = WRONG_BY_NAME[wrong_name]
+        nb = clone(subs[name]["solution"])
+        set_source(nb, wrong.cell, wrong.source)
+        subs[name][wrong_name] = nb
+    a01 = subs["a01_crosses"]
+    solution, blank = a01["solution"], a01["blank"]
+
+    # One broken notebook: a syntax error (cross_id), deleted cells (Task 2's
+    # solution and test), an edited test (Task 3's, restored by nbgrader) and
+    # 20,000 lines of output (cut). Only Task 3's points remain.
+    nb = clone(solution)
     set_source(nb, "a01_cross_id", "def cross_id(a, b, num_bins)\n    return (a * 1_000_003 + b) %")
-    subs["syntax"] = nb
+    drop_cells(nb, {"a01_test_seen_share", "a01_seen_share", "a01_howto"})
+    set_source(nb, "a01_test_cross_wide", "# the test was in my way\npass")
+    nb.cells.insert(4, nbformat.v4.new_code_cell('for i in range(20_000):\n    print("spam " * 10, i)'))
+    a01["broken"] = nb
 
-    nb = nbformat.from_dict(json.loads(json.dumps(blank)))
+    nb = clone(blank)
     set_source(nb, "a01_cross_id", "def cross_id(a, b, num_bins):\n    return a\n\nwhile True:\n    pass")
-    subs["loop"] = nb
+    a01["loop"] = nb
 
-    nb = nbformat.from_dict(json.loads(json.dumps(solution)))
-    drop_cells(nb, {"a01_test_seen_share", "a01_my_crosses", "a01_howto"})
-    subs["deleted"] = nb
-
-    nb = nbformat.from_dict(json.loads(json.dumps(blank)))
-    for cell in nb.cells:
-        if cell.metadata.get("nbgrader", {}).get("grade"):
-            cell.source = "# the tests were in my way\npass"
-    subs["tampered"] = nb
-
-    nb = nbformat.from_dict(json.loads(json.dumps(solution)))
-    nb.cells.insert(5, nbformat.v4.new_code_cell('for i in range(100_000):\n    print("spam " * 10, i)'))
-    subs["noisy"] = nb
+    nb = clone(solution)
+    nb.cells.insert(4, nbformat.v4.new_code_cell(SNOOP.format(port=port).strip()))
+    a01["snoop"] = nb
     return subs
 
 
@@ -208,37 +400,75 @@ def submit(course: Path, student: str, name: str, nb) -> None:
     nbformat.write(nb, path)
 
 
+class Listener:
+    """A TCP server on the host's loopback that records whether anyone connected."""
+
+    def __init__(self):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.connections = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            self.connections += 1
+            conn.close()
+
+    def close(self):
+        self.server.close()
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """A temporary course: releases regenerated, every submission autograded."""
+    """A temporary course: releases regenerated, every submission autograded (one call per assignment)."""
+    if not grading.sandbox_available():
+        if os.environ.get("CI"):
+            pytest.fail("bubblewrap does not work on this CI machine: the grading sandbox is untested")
+        pytest.skip("bubblewrap is not available: the sandboxed nbgrader runs need Linux + bwrap")
     course = copy_course(tmp_path_factory.mktemp("course") / "assignments")
     shutil.rmtree(course / "release")
-    timings = {}
     for name in ASSIGNMENTS:
         nbgrader(course, "db", "assignment", "add", name)
         nbgrader(course, "generate_assignment", name, "--force")
-    broken = broken_a01(course)
-    for student in ["solution", "blank", *broken]:
-        nbgrader(course, "db", "student", "add", student)
-    for name in ASSIGNMENTS:
-        submit(course, "solution", name, read(notebook_path(COURSE, "source", name)))
-        submit(course, "blank", name, read(notebook_path(course, "release", name)))
-    for student, nb in broken.items():
-        submit(course, student, "a01_crosses", nb)
+    listener = Listener()
+    subs = submissions(course, listener.port)
+    roster = course / "students.csv"
+    roster.write_text("id\n" + "".join(f"{s}\n" for s in sorted({s for per in subs.values() for s in per})))
+    nbgrader(course, "db", "student", "import", str(roster))
+    for name, per in subs.items():
+        for student, nb in per.items():
+            submit(course, student, name, nb)
 
+    timings, logs = {}, {}
     for name in ASSIGNMENTS:
-        start = time.perf_counter()
-        nbgrader(course, "autograde", name, "--student", "solution", "--force")
-        timings[name] = time.perf_counter() - start
-    # The rest; the solutions above are already graded and are skipped.
-    nbgrader(course, "autograde", "a01_crosses", "--student", "loop", "--force",
-             f"--Execute.timeout={LOOP_TIMEOUT}", f"--ExecutePreprocessor.timeout={LOOP_TIMEOUT}")
-    for name in ASSIGNMENTS:
-        nbgrader(course, "autograde", name)
+        start = time.time()
+        proc = nbgrader(course, "autograde", name, f"--Execute.timeout={CELL_TIMEOUT}",
+                        f"--ExecutePreprocessor.timeout={CELL_TIMEOUT}")
+        logs[name] = proc.stderr
+        done = sorted((p.stat().st_mtime, p.parent.parent.name)
+                      for p in (course / "autograded").glob(f"*/{name}/{name}.ipynb"))
+        previous, per_student = start, {}
+        for mtime, student in done:
+            per_student[student] = round(mtime - previous, 1)
+            previous = mtime
+        timings[name] = {"call": round(time.time() - start, 1), "students": per_student}
+    listener.close()
     nbgrader(course, "export", "--to=grades.csv")
     nbgrader(course, "generate_feedback", "a01_crosses")
-    print("autograde time of the solution (s):", {k: round(v, 1) for k, v in timings.items()})
-    return {"course": course, "broken": sorted(broken), "timings": timings}
+    print("autograde timings (s):", json.dumps(timings, indent=1))
+    return {"course": course, "subs": subs, "timings": timings, "listener": listener, "logs": logs}
+
+
+def page_text(path: Path) -> str:
+    """The text of an HTML feedback page (tags dropped, entities decoded)."""
+    import html
+
+    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text(encoding="utf-8")))
 
 
 def code_scores(course: Path, name: str) -> dict[str, tuple[float, float]]:
@@ -250,6 +480,14 @@ def code_scores(course: Path, name: str) -> dict[str, tuple[float, float]]:
             notebook = gb.find_submission_notebook(name, name, submission.student.id)
             scores[submission.student.id] = (notebook.code_score, notebook.max_code_score)
         return scores
+
+
+def cell_scores(course: Path, name: str, student: str) -> dict[str, float]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        notebook = gb.find_submission_notebook(name, name, student)
+        return {grade.name: grade.score for grade in notebook.grades if grade.cell_type == "code"}
 
 
 @pytest.mark.slow
@@ -270,6 +508,18 @@ def test_solution_full_marks_blank_zero(graded, name):
     score, total = scores["solution"]
     assert total > 0 and score == total, f"{name}: the instructor solution got {score}/{total}"
     assert scores["blank"] == (0, total), f"{name}: the blank release got {scores['blank']}"
+    # Within budget: the solution autogrades in about a minute at most on a laptop CPU.
+    assert graded["timings"][name]["students"]["solution"] < 120, graded["timings"][name]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, wrong_name", E2E_WRONG)
+def test_wrong_submissions_lose_their_points(graded, name, wrong_name):
+    wrong = WRONG_BY_NAME[wrong_name]
+    cells = cell_scores(graded["course"], name, wrong_name)
+    assert cells[wrong.fails] == 0, f"{wrong_name} keeps points on {wrong.fails}: {cells}"
+    score, total = code_scores(graded["course"], name)[wrong_name]
+    print(f"nbgrader autograde: {name} {wrong_name}: {score}/{total}")
 
 
 @pytest.mark.slow
@@ -277,30 +527,46 @@ def test_broken_submissions_are_graded(graded):
     course = graded["course"]
     scores = code_scores(course, "a01_crosses")
     # The gradebook still opens and lists every submission.
-    assert sorted(scores) == sorted(["solution", "blank", *graded["broken"]])
-    total = scores["solution"][1]
-    assert scores["loop"][0] == 0 and scores["tampered"][0] == 0
-    assert scores["syntax"][0] < total          # cross_id does not compile
-    assert scores["noisy"] == (total, total)   # noise costs nothing, but is cut
-    assert 0 < scores["deleted"][0] < total    # deleted tests score zero, the rest counts
+    assert sorted(scores) == sorted(graded["subs"]["a01_crosses"])
+    assert scores["loop"][0] == 0
+    cells = cell_scores(course, "a01_crosses", "broken")
+    # Syntax error and deleted cells score zero; the edited test was restored and counts.
+    assert cells == {"a01_test_cross_id": 0, "a01_test_seen_share": 0, "a01_test_cross_wide": 3}, cells
 
     loop = read(course / "autograded" / "loop" / "a01_crosses" / "a01_crosses.ipynb")
     enames = {o.get("ename") for c in loop.cells if c.cell_type == "code" for o in c.outputs}
     assert enames & {"CellTimeoutError", "KeyboardInterrupt"}, enames
 
-    # Tampered tests are restored from the gradebook before grading.
+    # Edited tests are restored from the gradebook before grading.
     # (The instructor's version, hidden tests included, is what gets graded.)
     original = {c.metadata["nbgrader"]["grade_id"]: c.source
                 for c in read(notebook_path(COURSE, "source", "a01_crosses")).cells
                 if c.metadata.get("nbgrader", {}).get("grade")}
-    tampered = read(course / "autograded" / "tampered" / "a01_crosses" / "a01_crosses.ipynb")
-    restored = {c.metadata["nbgrader"]["grade_id"]: c.source for c in tampered.cells
+    broken = read(course / "autograded" / "broken" / "a01_crosses" / "a01_crosses.ipynb")
+    restored = {c.metadata["nbgrader"]["grade_id"]: c.source for c in broken.cells
                 if c.metadata.get("nbgrader", {}).get("grade")}
-    assert restored == original
+    assert "a01_test_cross_wide" in restored and restored == {k: original[k] for k in restored}
 
-    noisy = read(course / "autograded" / "noisy" / "a01_crosses" / "a01_crosses.ipynb")
-    lines = sum(o.get("text", "").count("\n") for c in noisy.cells if c.cell_type == "code" for o in c.outputs)
+    lines = sum(o.get("text", "").count("\n") for c in broken.cells if c.cell_type == "code" for o in c.outputs)
     assert lines < 5000, f"the noisy output was not cut ({lines} lines)"
+
+
+@pytest.mark.slow
+def test_snooping_submission_is_contained(graded):
+    course = graded["course"]
+    assert graded["listener"].connections == 0, "a graded notebook reached a socket on the host"
+    snoop = read(course / "autograded" / "snoop" / "a01_crosses" / "a01_crosses.ipynb")
+    printed = "".join(o.get("text", "") for c in snoop.cells if "found = {}" in c.source for o in c.outputs)
+    assert "'sandboxed': '1'" in printed, printed
+    for label in ("hidden tests", "gradebook", "socket"):
+        assert f"'{label}': 'blocked (" in printed, printed
+    # Honest code under the sandbox still gets full marks.
+    score, total = code_scores(course, "a01_crosses")["snoop"]
+    assert score == total
+    html = page_text(course / "feedback" / "snoop" / "a01_crosses" / "a01_crosses.html")
+    for label in ("hidden tests", "gradebook", "socket"):
+        assert f"'{label}': 'blocked (" in html
+    assert "READ {" not in html and "SQLite format" not in html
 
 
 @pytest.mark.slow
@@ -313,5 +579,9 @@ def test_export_and_feedback(graded):
         row = by_key[(name, "solution")]
         assert float(row["raw_score"]) > 0
     assert (course / "feedback" / "solution" / "a01_crosses" / "a01_crosses.html").exists()
-    html = (course / "feedback" / "tampered" / "a01_crosses" / "a01_crosses.html").read_text(encoding="utf-8")
+    html = (course / "feedback" / "blank" / "a01_crosses" / "a01_crosses.html").read_text(encoding="utf-8")
     assert "NotImplementedError" in html  # the blank's first failing test, shown to the student
+    # Feedback leaves the hidden tests' code out (a passing notebook shows none of it).
+    hidden = {line for line in secret_texts()["a01_crosses"] if "check_" in line}
+    text = page_text(course / "feedback" / "solution" / "a01_crosses" / "a01_crosses.html")
+    assert hidden and not [line for line in hidden if line in text]

@@ -223,22 +223,23 @@ def test_report_renders_failed_skipped_and_missing_sections_and_new_entries(monk
     results["sections"]["course"]["total_seconds"] = 300.0
     results["sections"]["extra"] = {"status": "ok", "answer": 42}
     # What another agent adds: one Section and one Target, nothing else.
+    extra = max(sec.number for sec in run.SECTIONS) + 1
     monkeypatch.setattr(run, "SECTIONS", run.SECTIONS + (run.Section(
-        "extra", len(run.SECTIONS) + 1, "Extra", lambda ctx: {}, lambda body, res: [f"The answer is {body['answer']}."]),))
+        "extra", extra, "Extra", lambda ctx: {}, lambda body, res: [f"The answer is {body['answer']}."]),))
     monkeypatch.setattr(run, "TARGETS", run.TARGETS + (run.Target(
         "answer", "the answer", ">=", 50, run.SCORE, run.section_value("extra", "answer"), "Ask again."),))
     results["targets"] = run.evaluate_targets(results)
     md = run.render_markdown(results)
 
     headings = [line for line in md.splitlines() if line.startswith("## ")]
-    assert headings == ["## Machine", "## Targets", "## 1. Course runtime", "## 2. Training speed",
-                        "## 3. Recommendation latency", "## 4. Quality", "## 5. Sparrow RecSys baseline",
-                        "## 6. Scale path (streaming)", "## 7. When the wide branch pays (lesson 04)",
-                        "## 8. Planted rules (lesson 04)", "## 9. Extra"]
+    numbered = sorted((sec.number, sec.title) for sec in run.SECTIONS)
+    assert headings == ["## Machine", "## Targets", *(f"## {n}. {t}" for n, t in numbered)]
+    assert numbered[:6] == [(1, "Course runtime"), (2, "Training speed"), (3, "Recommendation latency"),
+                            (4, "Quality"), (5, "Sparrow RecSys baseline"), (6, "Scale path (streaming)")]
     assert "## 4. Quality\n\nSection failed: `ValueError: boom`\n" in md
     assert "## 3. Recommendation latency\n\nSkipped (no model).\n" in md
     assert "## 2. Training speed\n\nNot run.\n" in md
-    assert "## 9. Extra\n\nThe answer is 42.\n" in md
+    assert f"## {extra}. Extra\n\nThe answer is 42.\n" in md
     assert "| whole course (all notebooks, cold kernels) | 300.0 s | <= 240 s | **MISS** | 60.0 s over |" in md
     assert "| W&D test ROC AUC (mean over seeds) | — | >= 0.79 | **n/a** |  — not measured in this run |" in md
     assert "| the answer | 42.0000 | >= 50 | **MISS** | 8.0000 short |" in md

@@ -181,3 +181,20 @@ def test_nothing_is_printed(small, movies, capsys):
     explore.text_sort_damage(small)
     explore.plot_long_tail(small)
     assert capsys.readouterr().out == ""
+
+
+def test_user_timelines_orders_each_user_and_keeps_the_split(small):
+    task = make_task(small)
+    lines = explore.user_timelines(task, [2, 1])
+    assert list(dict.fromkeys(lines[USER])) == [2, 1]
+    for _, g in lines.groupby(USER):
+        assert g["date"].is_monotonic_increasing
+        assert list(g["position"]) == list(range(len(g)))
+    assert set(lines[SPLIT]) <= {"train", "val", "test"}
+    with pytest.raises(KeyError, match="no ratings"):
+        explore.user_timelines(task, [999])
+
+
+def test_plot_user_timelines_draws_one_row_per_user(small):
+    ax = explore.plot_user_timelines(make_task(small), [1, 2, 3])
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["user 1", "user 2", "user 3"]

@@ -82,3 +82,34 @@ def test_recommend_many_equals_one_by_one(recommender):
         expected = recommender.recommend(user, k=7)
         assert top[ITEM].tolist() == expected[ITEM].tolist()
         np.testing.assert_allclose(top["score"], expected["score"], atol=1e-4)
+
+
+def test_encoded_fast_path_scores_any_positions(recommender):
+    """Scoring catalogue positions equals slicing the whole-catalogue scores, for
+    known and unknown users (the traced call takes any number of candidates)."""
+    pos = np.array([3, 0, 17, 150, 42])
+    for user in (5, 10**9):
+        np.testing.assert_allclose(recommender.score(user, positions=pos), recommender.score(user)[pos], rtol=1e-6)
+        raw = recommender.model.predict_on_batch(recommender.inputs(user, recommender.catalogue[pos]))
+        np.testing.assert_allclose(recommender.score(user, positions=pos), np.asarray(raw).reshape(-1), rtol=1e-5)
+
+
+def test_two_stage_ranks_only_the_retrieved_candidates(synthetic_task, synthetic_features, trained_wide_deep,
+                                                       recommender):
+    from course_lib.ranking import CooccurrenceRetriever
+
+    task, movies = synthetic_task
+    _, spec = synthetic_features
+    model, _ = trained_wide_deep
+    retriever = CooccurrenceRetriever(task, movies[ITEM].to_numpy())
+    two = Recommender(model, spec, task, movies, retriever=retriever, n_candidates=30)
+    for user in (5, 77, 10**9):
+        top = two.recommend(user, k=10)
+        cands = retriever.candidates(user, 30)
+        assert len(top) == 10 and set(top[ITEM]) <= set(cands.tolist())
+        # The ranker's order among the candidates: the same scores as the one-stage recommender.
+        full = recommender.score(user)
+        best = cands[np.lexsort((cands, -full[np.searchsorted(two.catalogue, cands)]))][:10]
+        assert top[ITEM].tolist() == best.tolist()
+    with pytest.raises(ValueError, match="same movies"):
+        Recommender(model, spec, task, movies, retriever=CooccurrenceRetriever(task, movies[ITEM].to_numpy()[:-1]))

@@ -224,8 +224,30 @@ def test_needs_both_branches(world):
     from course_lib.recommend import Recommender
 
     other = Recommender(world["models"]["deep"], world["spec"], world["task"], world["movies"])
-    with pytest.raises(ValueError, match="another model"):
+    with pytest.raises(ValueError, match="both branches"):
         BranchExplorer(world["models"]["wide_deep"], world["spec"], world["test"], other)
+
+
+def test_top10_from_another_wide_deep_is_labelled(world):
+    """Lesson 06: the AUC panel's model and the top-10's (the implicit ranker) may differ."""
+    from course_lib.models import build_wide_deep
+    from course_lib.recommend import Recommender
+    from course_lib.widgets import BranchExplorer
+
+    ranker = build_wide_deep(world["spec"], "wide_deep", seed=5)
+    ranker.name = "implicit_wide_deep"
+    rec = Recommender(ranker, world["spec"], world["task"], world["movies"])
+    ex = BranchExplorer(world["models"]["wide_deep"], world["spec"], world["test"], rec)
+    user = int(ex.user.value)
+    wide, deep = rec.branch_logits(user)
+    assert "from the implicit_wide_deep model" in ex.top10_html.value
+    # The listed logits are the ranker's, not the AUC panel model's.
+    best = ex.top10.iloc[0]
+    pos = int(np.flatnonzero(rec.catalogue == best["movie_id"])[0])
+    assert best["logit"] == pytest.approx(wide[pos] + deep[pos], abs=1e-4)
+    with pytest.raises(ValueError, match="wide_only/deep_only"):
+        BranchExplorer(world["models"]["wide_deep"], world["spec"], world["test"], rec,
+                       wide_only=world["models"]["wide"], deep_only=world["models"]["deep"])
 
 
 # --------------------------------------------------------- cross explorer ---

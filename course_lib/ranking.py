@@ -1,0 +1,381 @@
+"""Recommending what to watch next: implicit feedback and a retrieval stage.
+
+Introduced in lesson 06.
+
+Lessons 01-05 train on "liked | rated": given that a user rated a movie, did
+they like it? Ranking a catalogue asks something else: of all movies, which
+will the user go on to watch *and* like? This module builds the training set
+for that question and the retrieval stage that goes in front of the ranker.
+
+**Implicit-feedback training set** (``implicit_features``):
+
+- positives are liked ratings (label 1);
+- negatives are disliked ratings (label 0) plus, for every rating row,
+  ``negatives`` movies the user had not rated, sampled from the catalogue
+  (label 0): *negative sampling*, since "not watched" is never observed
+  directly.
+
+It is time-correct and leak-free like every course feature:
+
+- a sampled movie is described at its anchor row's time, through
+  ``build_features(..., queries=...)``: the same user history, and movie
+  statistics from strictly earlier training ratings only;
+- the sampling weights count ``train`` ratings only, and a user's sampled
+  negatives skip the movies they rated *before the test period* (never
+  looking at it): a movie they go on to rate in the test period can be drawn
+  as a negative, exactly as it would be in real use;
+- test rows are dropped before anything is computed, so changing or removing
+  them cannot change the set (``tests/test_ranking.py`` proves it).
+
+**Retrieval** (``CooccurrenceRetriever``): item-to-item co-occurrence, the
+classic "people who liked A also watched B", scored from the user's recent
+likes and counted on ratings before the test period.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from course_lib.columns import ITEM, LABEL, RATING, SPLIT, TIMESTAMP, USER
+
+#: Sampled negatives per rating row. On ml-latest-small 4 negatives and 5 epochs
+#: gave a two-stage HR@10 of 0.491 (mean of seeds 1-3), 3 and 4 epochs 0.482:
+#: within the seed spread (0.01-0.02), for 35 % less training.
+NEGATIVES_PER_ROW = 3
+#: Popularity-weighted sampling draws a movie with probability proportional to
+#: ``(train count + 1) ** POPULARITY_POWER`` (word2vec's 0.75): popular movies
+#: are drawn more often, so the model cannot rank by popularity alone, yet the
+#: long tail still appears.
+POPULARITY_POWER = 0.75
+SAMPLING_SCHEMES = ("uniform", "popularity")
+#: Marks where a training row comes from.
+SOURCE = "source"
+#: How the ranker trains on the implicit set: it has 4x the rows of the
+#: "liked | rated" set, so larger batches with a larger Adam step (the wide
+#: part's FTRL keeps its step); at most 4 epochs (the lesson's time budget),
+#: stopping early on the validation mix. Batches of 8,192 with step 8e-3 train
+#: no faster per epoch on 2 cores and starve the wide part (ml-latest-small,
+#: seed 1: two-stage HR@10 0.478 vs 0.507).
+RANKER_TRAINING = {"epochs": 4, "batch_size": 4096, "learning_rate": 4e-3, "patience": 1}
+
+
+def pre_test(task: pd.DataFrame) -> pd.DataFrame:
+    """The ratings before each user's test period (``train`` and ``val`` rows)."""
+    if SPLIT not in task:
+        raise KeyError(f"task needs a {SPLIT!r} column; build it with course_lib.split.make_task.")
+    return task[task[SPLIT] != "test"]
+
+
+def sampling_weights(task: pd.DataFrame, catalogue: np.ndarray, sampling: str = "popularity") -> np.ndarray:
+    """Probability of drawing each catalogue movie as a negative.
+
+    Args:
+        task: Labelled, split ratings; only ``train`` rows are counted.
+        catalogue: Movie ids that can be drawn.
+        sampling: ``"uniform"`` or ``"popularity"`` (∝ (count + 1) ** 0.75).
+    """
+    if sampling not in SAMPLING_SCHEMES:
+        raise ValueError(f"sampling must be one of {SAMPLING_SCHEMES}, got {sampling!r}")
+    if sampling == "uniform":
+        weights = np.ones(len(catalogue))
+    else:
+        counts = task[task[SPLIT] == "train"].groupby(ITEM).size()
+        weights = (counts.reindex(catalogue).fillna(0).to_numpy(np.float64) + 1.0) ** POPULARITY_POWER
+    return weights / weights.sum()
+
+
+def sample_negatives(task: pd.DataFrame, catalogue: np.ndarray, negatives: int = NEGATIVES_PER_ROW,
+                     sampling: str = "popularity", seed: int = 0) -> pd.DataFrame:
+    """Unrated movies drawn for every rating row before the test period.
+
+    Each draw takes its anchor row's user, timestamp and split. A movie the
+    user rated before the test period is redrawn (a few rounds; the rare
+    leftovers are dropped).
+
+    Returns:
+        Columns ``USER, ITEM, TIMESTAMP, SPLIT`` (one row per kept draw),
+        sorted by (user, timestamp, movie).
+    """
+    if negatives < 0:
+        raise ValueError(f"negatives must be >= 0, got {negatives}")
+    anchors = pre_test(task)
+    catalogue = np.asarray(catalogue, dtype=np.int64)
+    p = sampling_weights(task, catalogue, sampling)
+    rng = np.random.default_rng(seed)
+    users = np.repeat(anchors[USER].to_numpy(np.int64), negatives)
+    times = np.repeat(anchors[TIMESTAMP].to_numpy(np.int64), negatives)
+    splits = np.repeat(anchors[SPLIT].astype(str).to_numpy(), negatives)
+    shift = np.int64(1) << 33
+    rated = np.unique(anchors[USER].to_numpy(np.int64) * shift + anchors[ITEM].to_numpy(np.int64))
+    movies = rng.choice(catalogue, size=len(users), p=p)
+    for _ in range(10):
+        clash = np.isin(users * shift + movies, rated)
+        if not clash.any():
+            break
+        movies[clash] = rng.choice(catalogue, size=int(clash.sum()), p=p)
+    keep = ~np.isin(users * shift + movies, rated)
+    out = pd.DataFrame({USER: users[keep], ITEM: movies[keep], TIMESTAMP: times[keep], SPLIT: splits[keep]})
+    return out.sort_values([USER, TIMESTAMP, ITEM], kind="stable").reset_index(drop=True)
+
+
+def implicit_features(task: pd.DataFrame, movies: pd.DataFrame, negatives: int = NEGATIVES_PER_ROW,
+                      sampling: str = "popularity", seed: int = 0) -> pd.DataFrame:
+    """The implicit-feedback training set, with every course feature.
+
+    Rows: every ``train`` and ``val`` rating (label = liked) and the sampled
+    negatives (label 0), all described by ``build_features(..., queries=...)``
+    against the ratings before the test period, so a sampled movie gets the
+    features it had at its anchor row's time.
+
+    Args:
+        task: Output of ``make_task``.
+        movies: The movies table (its ids are the catalogue negatives come from).
+        negatives: Sampled negatives per rating row.
+        sampling: ``"uniform"`` or ``"popularity"``.
+        seed: Seed of the draw.
+
+    Returns:
+        A feature table like ``build_features``'s with ``SPLIT`` in
+        {train, val}, ``LABEL`` and a ``source`` column (liked, disliked,
+        sampled), sorted by (user, timestamp, movie).
+    """
+    from course_lib.features import build_features
+
+    history = pre_test(task)
+    rated = history[[USER, ITEM, TIMESTAMP, SPLIT, LABEL, RATING]].astype({SPLIT: str})
+    rated = rated.assign(**{SOURCE: np.where(rated[LABEL] == 1, "liked", "disliked")})
+    drawn = sample_negatives(history, movies[ITEM].to_numpy(), negatives, sampling, seed)
+    drawn = drawn.assign(**{LABEL: np.int8(0), RATING: np.nan, SOURCE: "sampled"})
+    rows = pd.concat([rated, drawn], ignore_index=True)
+    # One feature path for rated and sampled rows alike: each is a query at its own time.
+    feats = build_features(history, movies, queries=rows[[USER, ITEM, TIMESTAMP]])
+    feats[LABEL] = rows[LABEL].to_numpy(np.int8)
+    feats[SPLIT] = rows[SPLIT].to_numpy()
+    feats[SOURCE] = rows[SOURCE].to_numpy()
+    feats[RATING] = rows[RATING].to_numpy(np.float32)  # NaN: never rated
+    return feats.sort_values([USER, TIMESTAMP, ITEM, SOURCE], kind="stable").reset_index(drop=True)
+
+
+def train_ranker(features: pd.DataFrame, spec, branches: str = "wide_deep", seed: int = 1):
+    """Build and train a course model on the implicit set (``RANKER_TRAINING`` settings).
+
+    Early stopping watches the validation rows of the same mix (liked vs
+    disliked + sampled), so it stops when ranking, not rating, stops improving.
+
+    Returns:
+        The ``TrainResult`` of ``course_lib.train.train_model``.
+    """
+    from course_lib.models import build_wide_deep
+    from course_lib.train import train_model
+
+    if SOURCE not in features:
+        raise ValueError("train_ranker needs the implicit set; build it with implicit_features(task, movies).")
+    model = build_wide_deep(spec, branches, seed=seed)
+    return train_model(model, features, spec, seed=seed, **RANKER_TRAINING)
+
+
+# -------------------------------------------------------------- retrieval ---
+
+#: How many of the user's latest likes seed the co-occurrence scores.
+RECENT_LIKES = 20
+#: Candidates the retrieval stage hands to the ranker.
+N_CANDIDATES = 300
+
+
+class CooccurrenceRetriever:
+    """Item-to-item co-occurrence retrieval: "people who liked A also watched B".
+
+    A movie ``j``'s score for a user is a sum over the user's last ``recent``
+    liked movies ``i`` and over the other users ``v`` who liked ``i`` and rated
+    ``j``, each term divided by ``(n_i * n_j * d_v) ** damping``: ``n`` = how
+    many users rated the movie, ``d`` = how many movies the user rated. With
+    ``damping = 0.5`` the movie part is cosine similarity, and a user who rated
+    half the catalogue does not outvote everyone else; 0 gives raw counts,
+    which favour blockbusters. Computed as two sparse products
+    (likes -> users -> movies), never as the catalogue x catalogue matrix. Movies the user rated are never
+    returned; users with no likes (cold start) get the most-rated movies,
+    and short lists are topped up from them.
+
+    Args:
+        history: The ratings known "now" (for an offline evaluation, the rows
+            before the test period: ``pre_test(task)``).
+        catalogue: Movie ids that can be retrieved.
+        recent: How many latest likes describe the user.
+        damping: Popularity damping exponent (see above).
+    """
+
+    def __init__(self, history: pd.DataFrame, catalogue, recent: int = RECENT_LIKES, damping: float = 0.5):
+        from scipy import sparse
+
+        self.catalogue = np.asarray(catalogue, dtype=np.int64)
+        self.recent, self.damping = int(recent), float(damping)
+        ordered = history.sort_values([USER, TIMESTAMP, ITEM], kind="stable")
+        pos = pd.Index(self.catalogue).get_indexer(ordered[ITEM].to_numpy())
+        ordered = ordered[pos >= 0]
+        pos = pos[pos >= 0]
+        user_ids, user_row = np.unique(ordered[USER].to_numpy(np.int64), return_inverse=True)
+        liked = (ordered[LABEL].to_numpy() == 1)
+        shape = (len(user_ids), len(self.catalogue))
+        rated = sparse.csr_matrix((np.ones(len(pos)), (user_row, pos)), shape=shape)
+        rated.sum_duplicates()
+        rated.data[:] = 1.0  # a movie rated twice counts once
+        self._rated_matrix = rated
+        self._liked_t = sparse.csr_matrix((np.ones(int(liked.sum())), (pos[liked], user_row[liked])),
+                                          shape=shape[::-1])
+        self._liked_t.sum_duplicates()
+        self._liked_t.data[:] = 1.0
+        counts = np.asarray(rated.sum(axis=0)).ravel()
+        self._scale = np.maximum(counts, 1.0) ** -self.damping
+        self._user_scale = np.maximum(np.asarray(rated.sum(axis=1)).ravel(), 1.0) ** -self.damping
+        # Most-rated first, ties by movie id: the fallback order.
+        self.popular = np.lexsort((self.catalogue, -counts))
+        self._popular_rank = np.empty(len(self.catalogue), dtype=np.int64)
+        self._popular_rank[self.popular] = np.arange(len(self.catalogue))
+        self._row = {int(u): i for i, u in enumerate(user_ids)}
+        self._rated = {}
+        self._recent_likes = {}
+        users = ordered[USER].to_numpy(np.int64)
+        bounds = np.flatnonzero(np.r_[True, users[1:] != users[:-1], True])
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            u = int(users[a])
+            self._rated[u] = np.unique(pos[a:b])
+            likes = pos[a:b][liked[a:b]]
+            self._recent_likes[u] = likes[len(likes) - min(self.recent, len(likes)):]
+
+    def scores(self, user_id: int) -> np.ndarray:
+        """Co-occurrence score of every catalogue movie for ``user_id`` (zeros for a cold start)."""
+        seeds = self._recent_likes.get(int(user_id))
+        if seeds is None or not len(seeds):
+            return np.zeros(len(self.catalogue))
+        weight = np.zeros(len(self.catalogue))
+        np.add.at(weight, seeds, self._scale[seeds])
+        per_user = (self._liked_t.T @ weight) * self._user_scale  # how strongly each user shares these likes
+        return (self._rated_matrix.T @ per_user) * self._scale
+
+    def candidate_positions(self, user_id: int, n: int = N_CANDIDATES) -> np.ndarray:
+        """Catalogue positions of the top-``n`` unrated movies, best first (ties: most rated)."""
+        s = self.scores(user_id)
+        s[self._rated.get(int(user_id), np.array([], dtype=np.int64))] = -np.inf
+        k = min(int(n), int(np.isfinite(s).sum()))
+        if k <= 0:
+            return np.array([], dtype=np.int64)
+        # Only the movies scoring at least the k-th best need sorting (ties at the cut all kept).
+        cut = -np.partition(-s, k - 1)[k - 1]
+        pool = np.flatnonzero(s >= cut)
+        return pool[np.lexsort((self._popular_rank[pool], -s[pool]))][:k]
+
+    def candidates(self, user_id: int, n: int = N_CANDIDATES) -> np.ndarray:
+        """Movie ids of the top-``n`` unrated movies for ``user_id``, best first."""
+        return self.catalogue[self.candidate_positions(user_id, n)]
+
+
+def retrieval_recall(candidates: dict[int, np.ndarray], relevant: dict[int, set[int]]) -> float:
+    """Mean over users of the share of their relevant movies among their candidates (recall@N)."""
+    shares = [len(rel & set(np.asarray(candidates[u]).tolist())) / len(rel) for u, rel in relevant.items() if rel]
+    if not shares:
+        raise ValueError("no user has a relevant test movie; nothing to recall.")
+    return round(float(np.mean(shares)), 4)
+
+
+def liked_in_test(task: pd.DataFrame) -> dict[int, set[int]]:
+    """User -> the movies they liked in their test period (what a recommender should find)."""
+    test = task[(task[SPLIT] == "test") & (task[LABEL] == 1)]
+    return {int(u): set(g.tolist()) for u, g in test.groupby(USER)[ITEM]}
+
+
+# ------------------------------------------------------------- evaluation ---
+
+def recommendation_times(task: pd.DataFrame) -> dict[int, int]:
+    """User -> the moment we recommend to them: the timestamp of their first test rating.
+
+    Candidates are described as they were then (movie statistics from
+    earlier training ratings only), exactly like the training rows; scoring
+    a 1997 user with 2018 statistics would rank films they could not have seen.
+    """
+    test = task[task[SPLIT] == "test"]
+    return {int(u): int(t) for u, t in test.groupby(USER)[TIMESTAMP].min().items()}
+
+
+class RankingEvaluation:
+    """HR@k and NDCG@k of ranking models: the same users, candidates and moments for every model.
+
+    Each user is scored at ``recommendation_times`` from the ratings before
+    the test period; relevant = the movies they liked in the test period.
+
+    - With a ``retriever`` (two-stage), the candidates and their feature rows
+      (``build_features(..., queries=...)``) are computed once and shared by
+      every model evaluated.
+    - Without one, each model ranks the whole catalogue minus the movies the
+      user already rated, through ``Recommender.score(user, at=...)``.
+
+    Args:
+        task: Output of ``make_task``.
+        movies: The catalogue.
+        retriever: A ``CooccurrenceRetriever`` (anything with
+            ``candidates(user, n)``) built on ``pre_test(task)``, or None.
+        n_candidates: Candidates per user with a retriever.
+        users: Users to evaluate (default: all with a liked test movie).
+        k: Cut-off.
+    """
+
+    def __init__(self, task: pd.DataFrame, movies: pd.DataFrame, retriever=None,
+                 n_candidates: int = N_CANDIDATES, users=None, k: int = 10):
+        from course_lib.features import build_features
+
+        self.history, self.movies, self.k = pre_test(task), movies, int(k)
+        relevant = liked_in_test(task)
+        self.users = sorted(relevant) if users is None else [int(u) for u in users if int(u) in relevant]
+        if not self.users:
+            raise ValueError("no user has a liked test movie among those asked for; nothing to rank.")
+        self.relevant = {u: relevant[u] for u in self.users}
+        self.when = recommendation_times(task)
+        self.features = None
+        if retriever is not None:
+            self.candidates = {u: np.asarray(retriever.candidates(u, n_candidates), dtype=np.int64)
+                               for u in self.users}
+            sizes = [len(self.candidates[u]) for u in self.users]
+            queries = pd.DataFrame({USER: np.repeat(self.users, sizes).astype(np.int64),
+                                    ITEM: np.concatenate([self.candidates[u] for u in self.users]),
+                                    TIMESTAMP: np.repeat([self.when[u] for u in self.users], sizes)})
+            self.features = build_features(self.history, movies, queries=queries)
+
+    def __call__(self, model, spec=None) -> tuple[dict, dict]:
+        """``(metrics, ranked)``: the averaged metrics and each user's top-k movie ids.
+
+        Args:
+            model: A trained course model (probability of the positive class).
+            spec: Its ``FeatureSpec`` (default: the model's own, ``model.spec``).
+        """
+        from course_lib.metrics import hit_rate_and_ndcg
+
+        spec = spec or model.spec
+        ranked = self._two_stage(model, spec) if self.features is not None else self._whole_catalogue(model, spec)
+        return hit_rate_and_ndcg(ranked, self.relevant, self.k), ranked
+
+    def _two_stage(self, model, spec) -> dict[int, list[int]]:
+        from course_lib.train import predict
+
+        scores = predict(model, self.features, spec)
+        ranked, offset = {}, 0
+        for user in self.users:
+            cand = self.candidates[user]
+            s = scores[offset:offset + len(cand)]
+            offset += len(cand)
+            # Stable order: ties broken by movie id, so lists repeat exactly.
+            ranked[user] = cand[np.lexsort((cand, -s))[:self.k]].tolist()
+        return ranked
+
+    def _whole_catalogue(self, model, spec) -> dict[int, list[int]]:
+        from course_lib.recommend import Recommender
+
+        rec = Recommender(model, spec, self.history, self.movies)
+        n, ranked = len(rec.catalogue), {}
+        for start in range(0, len(self.users), 64):
+            chunk = self.users[start:start + 64]
+            # The movies' statistics at every user's moment, in one pass per chunk.
+            stats = rec.movie_stats_at(np.tile(rec.catalogue, len(chunk)), np.repeat([self.when[u] for u in chunk], n))
+            for i, user in enumerate(chunk):
+                scores = rec.score(user, at=self.when[user], movie_stats=stats.iloc[i * n:(i + 1) * n])
+                ranked[user] = rec.top_k(scores, user, self.k)[ITEM].tolist()
+        return ranked

@@ -1,0 +1,62 @@
+"""course_model's cache: reused only for the same data, recipe and code, and it changes no number."""
+
+import numpy as np
+import pytest
+
+from course_lib.prepare import CourseData
+from course_lib.train import TrainingConfig, _library_hash, course_model, model_cache_dir, predict
+
+
+@pytest.fixture
+def small_data(synthetic, synthetic_task, synthetic_features):
+    ratings, _ = synthetic
+    task, movies = synthetic_task
+    feats, spec = synthetic_features
+    return CourseData(ratings, movies, task, feats, spec)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_MODEL_CACHE", str(tmp_path / "models"))
+    monkeypatch.setattr("course_lib.train.TRAINING", TrainingConfig(max_epochs=2, batch_size=256))
+    return tmp_path / "models"
+
+
+def _entries(root):
+    return sorted(p.name for p in (root / _library_hash()).iterdir() if not p.name.startswith("."))
+
+
+def test_second_call_reuses_the_model_and_gives_identical_numbers(small_data, cache):
+    test = small_data.test
+    first = course_model(small_data, "wide_deep", seed=3)
+    assert len(_entries(cache)) == 1
+    again = course_model(small_data, "wide_deep", seed=3)
+    assert again.model is not first.model  # loaded, not retrained ...
+    np.testing.assert_array_equal(predict(first.model, test, first.spec), predict(again.model, test, again.spec))
+    assert again.history.equals(first.history) and again.best_epoch == first.best_epoch
+    assert again.val_auc == first.val_auc
+    # ... and a different recipe is another entry.
+    course_model(small_data, "wide_deep", seed=4)
+    course_model(small_data, "wide_deep", seed=3, deep_inputs="embeddings")
+    assert len(_entries(cache)) == 3
+
+
+def test_broken_entry_is_retrained_and_replaced(small_data, cache):
+    first = course_model(small_data, "deep", seed=1)
+    (entry,) = _entries(cache)
+    (cache / _library_hash() / entry / "model.keras").write_bytes(b"not a model")
+    again = course_model(small_data, "deep", seed=1)
+    np.testing.assert_array_equal(predict(first.model, small_data.test, first.spec),
+                                  predict(again.model, small_data.test, again.spec))
+    assert (cache / _library_hash() / entry / "model.keras").stat().st_size > 1000
+
+
+def test_other_code_versions_are_dropped_and_off_means_off(small_data, cache, monkeypatch):
+    stale = cache / "0123456789abcdef" / "wide-seed1-old"
+    stale.mkdir(parents=True)
+    course_model(small_data, "wide", seed=1)
+    assert not stale.parent.exists()
+    monkeypatch.setenv("COURSE_MODEL_CACHE", "off")
+    assert model_cache_dir() is None
+    course_model(small_data, "wide", seed=2)
+    assert len(_entries(cache)) == 1  # nothing stored while off

@@ -1,0 +1,204 @@
+"""The implicit-feedback training set is leak-free and time-correct; retrieval is sane."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from course_lib.columns import ITEM, LABEL, RATING, SPLIT, TIMESTAMP, USER
+from course_lib.features import build_features
+from course_lib.ranking import (
+    SOURCE, CooccurrenceRetriever, RankingEvaluation, implicit_features, liked_in_test, pre_test,
+    recommendation_times, retrieval_recall, sample_negatives, sampling_weights,
+)
+
+
+@pytest.fixture(scope="module")
+def implicit(synthetic_task):
+    task, movies = synthetic_task
+    return implicit_features(task, movies, negatives=3, sampling="popularity", seed=7)
+
+
+def _perturbed_test_period(task: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Every test-period rating replaced by a random one, on random other movies."""
+    rng = np.random.default_rng(seed)
+    out = task.copy()
+    test = out[SPLIT] == "test"
+    out.loc[test, RATING] = rng.choice(np.arange(0.5, 5.01, 0.5), size=int(test.sum())).astype("float32")
+    out.loc[test, ITEM] = rng.integers(1, 200, size=int(test.sum()))
+    out[LABEL] = (out[RATING] >= 3.5).astype("int8")
+    return out
+
+
+@pytest.mark.parametrize("sampling", ["uniform", "popularity"])
+def test_test_period_cannot_change_the_training_set(synthetic_task, sampling):
+    """Perturb every test-period rating (and movie), or drop the test period:
+    the implicit training set, sampled negatives included, is identical."""
+    task, movies = synthetic_task
+    base = implicit_features(task, movies, negatives=3, sampling=sampling, seed=7)
+    for changed in (_perturbed_test_period(task, 1), task[task[SPLIT] != "test"]):
+        pd.testing.assert_frame_equal(base, implicit_features(changed, movies, negatives=3, sampling=sampling,
+                                                              seed=7))
+    # The perturbation is strong enough to matter for a leaky construction:
+    # it changes which movies a user has rated over all time.
+    rated_all = {(u, m) for u, m in zip(task[USER], task[ITEM])}
+    changed = _perturbed_test_period(task, 1)
+    assert rated_all != {(u, m) for u, m in zip(changed[USER], changed[ITEM])}
+
+
+def test_only_train_and_val_rows_with_the_right_labels(synthetic_task, implicit):
+    task, _ = synthetic_task
+    assert set(implicit[SPLIT]) == {"train", "val"}
+    by_source = implicit.groupby(SOURCE)[LABEL].agg(["min", "max"])
+    assert by_source.loc["liked"].tolist() == [1, 1]
+    assert by_source.loc["disliked"].tolist() == [0, 0]
+    assert by_source.loc["sampled"].tolist() == [0, 0]
+    rated = implicit[implicit[SOURCE] != "sampled"]
+    assert len(rated) == int((task[SPLIT] != "test").sum())
+    # About 3 draws per rating row (a few clashing draws may be dropped).
+    assert 2.9 * len(rated) <= (implicit[SOURCE] == "sampled").sum() <= 3 * len(rated)
+
+
+def test_sampled_movies_were_not_rated_before_the_test_period(synthetic_task, implicit):
+    task, _ = synthetic_task
+    seen = set(zip(pre_test(task)[USER], pre_test(task)[ITEM]))
+    drawn = implicit[implicit[SOURCE] == "sampled"]
+    assert not {(u, m) for u, m in zip(drawn[USER], drawn[ITEM])} & seen
+
+
+def test_sampled_rows_have_the_features_of_their_anchor_time(synthetic_task, implicit):
+    """A sampled row equals the feature row ``build_features`` gives that
+    (user, movie) at that time; its user features equal its anchor rating's."""
+    task, movies = synthetic_task
+    drawn = implicit[implicit[SOURCE] == "sampled"].head(300)
+    direct = build_features(pre_test(task), movies, queries=drawn[[USER, ITEM, TIMESTAMP]])
+    cols = [c for c in direct.columns if c not in (LABEL, SPLIT, RATING)]
+    pd.testing.assert_frame_equal(drawn[cols].reset_index(drop=True), direct[cols])
+    # The movie statistics are those of that time, not of the end of training.
+    late = build_features(pre_test(task), movies, queries=drawn[[USER, ITEM]].assign(
+        **{TIMESTAMP: int(task[TIMESTAMP].max()) + 1}))
+    assert (late["movie_rating_count"].to_numpy() > direct["movie_rating_count"].to_numpy()).any()
+    # User features of a sampled row = those of the rated row it was drawn for.
+    rated = implicit[implicit[SOURCE] != "sampled"].drop_duplicates([USER, TIMESTAMP]).set_index([USER, TIMESTAMP])
+    anchor = rated.loc[list(zip(drawn[USER], drawn[TIMESTAMP]))]
+    for col in ["user_rating_count", "user_rating_mean", "user_liked_rate", "hist_movie_1"]:
+        np.testing.assert_array_equal(anchor[col].to_numpy(), drawn[col].to_numpy(), err_msg=col)
+
+
+def test_rated_rows_keep_their_course_features(synthetic_task, implicit):
+    """Rated rows, described as queries, equal ``build_features``' own rows."""
+    task, movies = synthetic_task
+    full = build_features(task, movies)
+    full = full[full[SPLIT] != "test"].reset_index(drop=True)
+    rated = implicit[implicit[SOURCE] != "sampled"].reset_index(drop=True)
+    cols = [c for c in full.columns if c not in (SPLIT, RATING)]
+    pd.testing.assert_frame_equal(rated[cols], full[cols], check_dtype=False)
+
+
+def test_popularity_sampling_prefers_popular_movies(synthetic_task):
+    task, movies = synthetic_task
+    cat = movies[ITEM].to_numpy()
+    counts = task[task[SPLIT] == "train"].groupby(ITEM).size().reindex(cat).fillna(0).to_numpy()
+    p = sampling_weights(task, cat, "popularity")
+    np.testing.assert_allclose(p, (counts + 1) ** 0.75 / ((counts + 1) ** 0.75).sum())
+    np.testing.assert_allclose(sampling_weights(task, cat, "uniform"), 1 / len(cat))
+    top = cat[np.argsort(-counts)[:20]]
+    share = {s: sample_negatives(task, cat, negatives=5, sampling=s, seed=0)[ITEM].isin(top).mean()
+             for s in ("uniform", "popularity")}
+    assert share["popularity"] > 1.5 * share["uniform"]
+
+
+def test_bad_arguments(synthetic_task):
+    task, movies = synthetic_task
+    with pytest.raises(ValueError, match="sampling must be"):
+        implicit_features(task, movies, sampling="zipf")
+    with pytest.raises(ValueError, match="negatives must be"):
+        sample_negatives(task, movies[ITEM].to_numpy(), negatives=-1)
+    with pytest.raises(KeyError, match="make_task"):
+        pre_test(task.drop(columns=[SPLIT]))
+
+
+def test_retrieval_excludes_rated_and_ignores_the_test_period(synthetic_task):
+    task, movies = synthetic_task
+    cat = movies[ITEM].to_numpy()
+    retriever = CooccurrenceRetriever(pre_test(task), cat)
+    rated = set(pre_test(task).loc[pre_test(task)[USER] == 5, ITEM])
+    cands = retriever.candidates(5, 50)
+    assert len(cands) == 50 and not set(cands.tolist()) & rated
+    assert len(set(cands.tolist())) == 50
+    other = CooccurrenceRetriever(pre_test(_perturbed_test_period(task, 2)), cat)
+    np.testing.assert_array_equal(cands, other.candidates(5, 50))
+    # A cold-start user gets the most-rated movies.
+    counts = pre_test(task).groupby(ITEM).size().reindex(cat).fillna(0).to_numpy()
+    np.testing.assert_array_equal(retriever.candidates(10**9, 5), cat[np.lexsort((cat, -counts))[:5]])
+
+
+def test_retrieval_beats_popularity_on_planted_co_occurrence():
+    """Users who liked movie 1 also watch movie 2: co-occurrence must find it."""
+    rows = []
+    for u in range(1, 41):
+        rows += [(u, 10 + (u % 7), 4.0, 100), (u, 1, 5.0, 200), (u, 2, 4.0, 300)] if u <= 20 else \
+                [(u, 10 + (u % 7), 4.0, 100), (u, 3, 4.0, 200), (u, 4, 4.0, 300), (u, 5, 4.0, 400)]
+    rows.append((99, 1, 5.0, 100))
+    hist = pd.DataFrame(rows, columns=[USER, ITEM, RATING, TIMESTAMP])
+    hist[LABEL] = (hist[RATING] >= 3.5).astype("int8")
+    hist[SPLIT] = "train"
+    retriever = CooccurrenceRetriever(hist, np.arange(1, 20))
+    assert retriever.candidates(99, 1).tolist() == [2]
+    relevant = {99: {2}}
+    assert retrieval_recall({99: retriever.candidates(99, 1)}, relevant) == 1.0
+    assert retrieval_recall({99: np.array([3])}, relevant) == 0.0
+
+
+def test_test_likes(synthetic_task):
+    task, _ = synthetic_task
+    likes = liked_in_test(task)
+    test = task[(task[SPLIT] == "test") & (task[LABEL] == 1)]
+    assert sum(len(v) for v in likes.values()) == test[[USER, ITEM]].drop_duplicates().shape[0]
+
+
+def test_whole_catalogue_at_a_time_equals_the_feature_path(synthetic_task, trained_wide_deep):
+    """``Recommender.score(user, at=t)`` (the fast path of the whole-catalogue
+    evaluation) equals scoring ``build_features`` query rows at time t."""
+    from course_lib.recommend import Recommender
+    from course_lib.train import predict
+
+    task, movies = synthetic_task
+    model, _ = trained_wide_deep
+    history = pre_test(task)
+    rec = Recommender(model, model.spec, history, movies)
+    when = recommendation_times(task)
+    for user in (5, 77):
+        q = pd.DataFrame({USER: user, ITEM: rec.catalogue, TIMESTAMP: when[user]})
+        slow = predict(model, build_features(history, movies, queries=q), model.spec)
+        np.testing.assert_allclose(rec.score(user, at=when[user]), slow, rtol=1e-5, atol=1e-6)
+    # A tie: a time equal to one of the user's ratings does not see that rating.
+    t = int(history.loc[history[USER] == 5, TIMESTAMP].iloc[10])
+    q = pd.DataFrame({USER: 5, ITEM: rec.catalogue[:20], TIMESTAMP: t})
+    np.testing.assert_allclose(rec.score(5, positions=np.arange(20), at=t),
+                               predict(model, build_features(history, movies, queries=q), model.spec), rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_ranking_evaluation_two_stage_and_whole_catalogue(synthetic_task, trained_wide_deep):
+    task, movies = synthetic_task
+    model, _ = trained_wide_deep
+    retriever = CooccurrenceRetriever(pre_test(task), movies[ITEM].to_numpy())
+    users = sorted(liked_in_test(task))[:15]
+    two = RankingEvaluation(task, movies, retriever=retriever, n_candidates=20, users=users)
+    whole = RankingEvaluation(task, movies, users=users)
+    rated = pre_test(task).groupby(USER)[ITEM].agg(set)
+    for evaluation in (two, whole):
+        metrics, ranked = evaluation(model)
+        assert metrics["users"] == len(users) and 0 <= metrics["ndcg@10"] <= metrics["hr@10"] <= 1
+        for user, items in ranked.items():
+            assert len(items) == 10 and not set(items) & rated[user]
+    for user, items in two(model)[1].items():
+        assert set(items) <= set(two.candidates[user].tolist())
+    # Ranking the candidates by the whole-catalogue scores gives the same lists.
+    from course_lib.recommend import Recommender
+
+    rec = Recommender(model, model.spec, pre_test(task), movies)
+    for user in users[:3]:
+        cand = two.candidates[user]
+        s = rec.score(user, at=two.when[user])[np.searchsorted(rec.catalogue, cand)]
+        assert two(model)[1][user] == cand[np.lexsort((cand, -s))[:10]].tolist()
