@@ -132,23 +132,31 @@ def cross_ablation(data, seeds=(1,), variants: dict | None = None, deep_inputs: 
     return pd.DataFrame(rows)
 
 
-def numeric_baseline(data, columns: list[str] | None = None) -> dict[str, float]:
-    """A logistic regression on the numeric features alone: the bar any model must clear.
+def numeric_scores(table: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """The test rows of a feature table, with a ``score`` from a logistic regression on its
+    numeric features, fitted on the table's own train rows (lesson 03 scores leaky tables with it).
 
-    Standardised features, scikit-learn's ``LogisticRegression``, trained on
-    the ``train`` rows, scored on ``test`` (no seed: the fit is convex).
+    Standardised features, scikit-learn's ``LogisticRegression`` (no seed: the fit is convex).
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     from course_lib.features import NUMERIC_COLUMNS
-    from course_lib.metrics import classification_report
 
     columns = list(columns or NUMERIC_COLUMNS)
+    train, test = table[table[SPLIT] == "train"], table[table[SPLIT] == "test"]
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-    model.fit(data.train[columns], data.train[LABEL])
-    return classification_report(data.test[LABEL], model.predict_proba(data.test[columns])[:, 1])
+    model.fit(train[columns], train[LABEL])
+    return test.assign(score=model.predict_proba(test[columns])[:, 1])
+
+
+def numeric_baseline(data, columns: list[str] | None = None) -> dict[str, float]:
+    """A logistic regression on the numeric features alone: the bar any model must clear."""
+    from course_lib.metrics import classification_report
+
+    scored = numeric_scores(data.features, columns)
+    return classification_report(scored[LABEL], scored["score"])
 
 
 def plot_grid(runs: pd.DataFrame, baselines: dict[str, float] | None = None, ax=None, metric: str = "roc_auc"):
