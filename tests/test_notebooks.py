@@ -188,3 +188,19 @@ def test_glossary_links_resolve():
             assert anchor in anchors, (
                 f"{path.name} links to glossary.md#{anchor}, which is no heading; use one of {sorted(anchors)}"
             )
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_time_to_run_matches_the_last_bench(path):
+    """The header's "Time to run" stays within 20 % of the last `make bench` (run
+    `python -m benchmarks.lesson_times` after a bench to refresh it)."""
+    from benchmarks.lesson_times import TOLERANCE, header_seconds, measured_seconds
+
+    first = next(c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown")
+    quoted = header_seconds("".join(first["source"]))
+    assert quoted is not None, f"{path.name}: the first cell lacks '**Time to run:** about N s'"
+    measured = measured_seconds().get(path.name)
+    assert measured is not None, f"{path.name} is missing from benchmarks/results.json: run make bench"
+    assert abs(quoted - measured) <= TOLERANCE * measured, (
+        f"{path.name} says about {quoted:.0f} s but the last bench took {measured:.0f} s: "
+        "run python -m benchmarks.lesson_times")
