@@ -315,7 +315,7 @@ class UserState:
 
 
 def user_state(task: pd.DataFrame, movies: pd.DataFrame, vocab: list[str],
-               weight: np.ndarray | None = None) -> UserState:
+               weight: np.ndarray | None = None, genres: np.ndarray | None = None) -> UserState:
     """Each row's user state from that user's strictly earlier ratings.
 
     Args:
@@ -324,6 +324,7 @@ def user_state(task: pd.DataFrame, movies: pd.DataFrame, vocab: list[str],
         vocab: Genre vocabulary.
         weight: 1 for a real rating, 0 for a query row that must not count as
             history (to describe (user, movie, time) pairs that were never rated).
+        genres: The rows' ``genre_matrix``, if the caller already has it.
     """
     _check_sorted(task)
     n = len(task)
@@ -333,7 +334,7 @@ def user_state(task: pd.DataFrame, movies: pd.DataFrame, vocab: list[str],
     movie = task[ITEM].to_numpy()
     year = movie_years(movie, movies)
     has_year = ~np.isnan(year) & (w > 0)
-    genres = genre_matrix(movie, movies, vocab).astype(np.float64)
+    genres = (genre_matrix(movie, movies, vocab) if genres is None else genres).astype(np.float64)
     cum = lambda v: _exclusive_user_cumsum(task, v)  # noqa: E731
 
     # Last liked movies: liked rows strictly before the row's tie group.
@@ -402,8 +403,9 @@ def user_history_features(task: pd.DataFrame, movies: pd.DataFrame,
         release year of rated movies, and the liked rate in the candidate's genres.
     """
     vocab = vocab or genre_vocabulary(movies)
-    state = user_state(task, movies, vocab, weight)
-    out = user_columns(state, genre_matrix(task[ITEM].to_numpy(), movies, vocab), vocab)
+    genres = genre_matrix(task[ITEM].to_numpy(), movies, vocab)  # each row's candidate is the row's movie
+    state = user_state(task, movies, vocab, weight, genres)
+    out = user_columns(state, genres, vocab)
     out.index = task.index
     return out
 

@@ -370,6 +370,7 @@ class RankingEvaluation:
         from course_lib.recommend import Recommender
 
         rec = Recommender(model, spec, self.history, self.movies)
+        rec.prepare_at(self.users, [self.when[u] for u in self.users])  # every user's state, one pass
         n, ranked = len(rec.catalogue), {}
         for start in range(0, len(self.users), 64):
             chunk = self.users[start:start + 64]

@@ -70,7 +70,8 @@ class Recommender:
         self._static_inputs = None
         self._states, self._state_row = self._user_states_now(task)
         self._rated_pos: dict[int, np.ndarray] = {}
-        self._history = self._train_rows = None  # built on the first score(at=...)
+        self._train_rows = None  # built on the first score(at=...)
+        self._states_at: dict[tuple[int, int], object] = {}  # (user, time) -> UserState (``prepare_at``)
         if retriever is not None and not np.array_equal(np.asarray(retriever.catalogue), self.catalogue):
             raise ValueError("the retriever's catalogue differs from movies': build both from the same movies table.")
         self._serving = None  # built on first use: the encoded movie side and a traced model call
@@ -227,16 +228,10 @@ class Recommender:
         probe slotted into their history, the movies' statistics from train
         ratings strictly before ``at``.
         """
-        if self._history is None:
-            self._history = {int(u): g[[USER, ITEM, TIMESTAMP, RATING]] for u, g in self.task.groupby(USER)}
-        hist = self._history.get(int(user_id), self.task[[USER, ITEM, TIMESTAMP, RATING]].iloc[:0])
-        probe = pd.DataFrame({USER: [np.int64(user_id)], ITEM: [self.catalogue[0]], TIMESTAMP: [np.int64(at)],
-                              RATING: [np.float32(0.0)]})
-        rows = pd.concat([hist.assign(_probe=0), probe.assign(_probe=1)], ignore_index=True).sort_values(
-            [TIMESTAMP, "_probe"], kind="stable")
-        state = user_state(rows, self.movies, self.vocab, (rows["_probe"] == 0).to_numpy(np.float64))
-        last = int(np.flatnonzero(rows["_probe"].to_numpy() == 1)[0])
-        state = type(state)(**{k: v[last:last + 1] for k, v in vars(state).items()})
+        state = self._states_at.get((int(user_id), int(at)))
+        if state is None:
+            self.prepare_at([user_id], [at])
+            state = self._states_at[int(user_id), int(at)]
         if movie is None:
             movie = self.movie_stats_at(self.catalogue[pos], np.full(len(pos), at, dtype=np.int64))
         user = user_columns(state, self._genres[pos], self.vocab)
@@ -247,6 +242,25 @@ class Recommender:
             values = user[col].to_numpy()
             columns[col] = values if col in ("user_genre_affinity", "user_year_mean") else values[0]
         return columns, movie
+
+    def prepare_at(self, user_ids, times) -> None:
+        """Compute the users' states at their times in one pass, for later ``score(at=...)`` calls.
+
+        Each (user, time) is a weight-0 probe slotted into the user's history
+        after every rating strictly before that time (``_user_states_now``
+        does the same for "now"); one ``user_state`` call serves them all,
+        instead of one per request.
+        """
+        users = np.asarray(user_ids, dtype=np.int64)
+        probes = pd.DataFrame({USER: users, ITEM: self.catalogue[0], TIMESTAMP: np.asarray(times, dtype=np.int64),
+                               RATING: np.float32(0.0)})
+        history = self.task.loc[self.task[USER].isin(users), [USER, ITEM, TIMESTAMP, RATING]]
+        rows = pd.concat([history.assign(_probe=0), probes.assign(_probe=1)], ignore_index=True).sort_values(
+            [USER, TIMESTAMP, "_probe"], kind="stable")
+        state = user_state(rows, self.movies, self.vocab, (rows["_probe"] == 0).to_numpy(np.float64))
+        keep = np.flatnonzero(rows["_probe"].to_numpy() == 1)
+        for i, (user, at) in zip(keep, rows.iloc[keep][[USER, TIMESTAMP]].itertuples(index=False)):
+            self._states_at[int(user), int(at)] = type(state)(**{k: v[i:i + 1] for k, v in vars(state).items()})
 
     def movie_stats_at(self, movie_ids, times) -> pd.DataFrame:
         """``MOVIE_NUMERIC`` of each (movie, time): train ratings strictly before that time.

@@ -179,6 +179,27 @@ def test_whole_catalogue_at_a_time_equals_the_feature_path(synthetic_task, train
                                atol=1e-6)
 
 
+def test_prepare_at_many_users_equals_one_at_a_time(synthetic_task, trained_wide_deep):
+    """``prepare_at`` (one pass for many users, as the whole-catalogue evaluation
+    uses it) gives each user exactly the state and scores of a lone request."""
+    from course_lib.recommend import Recommender
+
+    task, movies = synthetic_task
+    model, _ = trained_wide_deep
+    history = pre_test(task)
+    when = recommendation_times(task)
+    users = sorted(when)[:12]
+    batch = Recommender(model, model.spec, history, movies)
+    batch.prepare_at(users, [when[u] for u in users])
+    assert set(batch._states_at) == {(u, when[u]) for u in users}
+    for user in users[::4]:
+        alone = Recommender(model, model.spec, history, movies)
+        alone.prepare_at([user], [when[user]])
+        for key, value in vars(alone._states_at[user, when[user]]).items():
+            np.testing.assert_array_equal(getattr(batch._states_at[user, when[user]], key), value, err_msg=key)
+        np.testing.assert_array_equal(batch.score(user, at=when[user]), alone.score(user, at=when[user]))
+
+
 def test_ranking_evaluation_two_stage_and_whole_catalogue(synthetic_task, trained_wide_deep):
     task, movies = synthetic_task
     model, _ = trained_wide_deep
