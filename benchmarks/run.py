@@ -921,6 +921,7 @@ def render_branches(b: dict, results: dict) -> list[str]:
 def bench_rules(ctx: Context) -> dict:
     """Issue 10: the planted-rules experiment over seeds, and what limits memorization."""
     from course_lib import experiments as X
+    from course_lib import models
 
     seeds = ctx.cfg["seeds"][:3]
     rows = []
@@ -931,11 +932,12 @@ def bench_rules(ctx: Context) -> dict:
                 "data_effect": round(float(support["logit_gap"].mean()), 2)}
         wd_best = None
         for label, branches, options in (("wide", "wide", {}), ("deep", "deep", {}), ("wide_deep", "wide_deep", {}),
-                                         ("wide, W&D's epochs", "wide", None),
-                                         ("wide_deep, FTRL lr x4", "wide_deep", {"wide_learning_rate": 2.0}),
+                                         ("wide, W&D's step & epochs", "wide", None),
+                                         ("wide_deep, wide alone's step", "wide_deep",
+                                          {"wide_learning_rate": models.WIDE_LEARNING_RATE}),
                                          ("wide_deep, no L1", "wide_deep", {"wide_l1": 0.0})):
-            if options is None:  # wide alone, trained exactly as long as Wide&Deep was
-                options = {"epochs": wd_best, "patience": wd_best}
+            if options is None:  # wide alone, at W&D's FTRL step and exactly as long as Wide&Deep trained
+                options = {"epochs": wd_best, "patience": wd_best, "wide_learning_rate": models.WIDE_JOINT_LEARNING_RATE}
             res = X.train_rules_model(data, branches, seed, **options)
             if label == "wide_deep":
                 wd_best = res.best_epoch

@@ -431,14 +431,12 @@ def train_rules_model(data, branches: str, seed: int, epochs: int | None = None,
         seed: Model seed (initial weights, shuffling, dropout).
         epochs: Maximum epochs (default: ``TRAINING.max_epochs``).
         patience: Early-stopping patience (default: ``TRAINING.patience``).
-        wide_learning_rate: FTRL learning rate of the wide part (default: the course's).
+        wide_learning_rate: FTRL step of the wide part (default: the course's, ``models.wide_ftrl``).
         wide_l1: FTRL L1 strength of the wide part (default: the course's).
 
     Returns:
         A ``TrainResult``.
     """
-    import keras
-
     from course_lib import models
     from course_lib.features import DEEP_INPUTS
     from course_lib.train import course_model, train_model
@@ -448,10 +446,7 @@ def train_rules_model(data, branches: str, seed: int, epochs: int | None = None,
     spec = data.spec.with_numeric(DEEP_INPUTS["embeddings"], data.features)
     model = models.build_wide_deep(spec, branches, seed=seed)
     if model.wide is not None and (wide_learning_rate is not None or wide_l1 is not None):
-        ftrl = keras.optimizers.Ftrl(
-            learning_rate=models.WIDE_LEARNING_RATE if wide_learning_rate is None else wide_learning_rate,
-            l1_regularization_strength=models.WIDE_L1 if wide_l1 is None else wide_l1,
-            initial_accumulator_value=models.WIDE_INITIAL_ACCUMULATOR)
+        ftrl = models.wide_ftrl(joint=model.deep is not None, learning_rate=wide_learning_rate, l1=wide_l1)
         model = models.WideDeep(wide=model.wide, deep=model.deep, encoder=model.encoder, wide_optimizer=ftrl,
                                 name=branches)
     return train_model(model, data.features, spec, epochs=epochs, patience=patience, seed=seed)

@@ -32,7 +32,15 @@ from course_lib.features import (  # noqa: F401  (FeatureSpec & co. are re-expor
 #: weights; L1 zeroes the crosses that do not help.
 #: The loss is a batch mean, so a rare pair's gradient is tiny: L1 and the
 #: initial accumulator must be small too, or they swamp it.
-WIDE_LEARNING_RATE = 0.5
+#: The step depends on whether the wide part learns alone, each chosen on
+#: validation AUC over seeds 1-3 (``python -m benchmarks.wide_step``). Alone, it
+#: is the only learner: at 2.0 it converges within the course's budget (best
+#: epoch 6-15 of 20), at 0.5 it was still improving at epoch 20. Trained
+#: jointly, the deep branch (Adam) learns the bulk and the wide part corrects
+#: it; there 2.0 overfits: the statistics-fed W&D's validation AUC is 0.7989
+#: at 0.5 and 0.7952 at 2.0.
+WIDE_LEARNING_RATE = 2.0
+WIDE_JOINT_LEARNING_RATE = 0.5
 WIDE_L1 = 1e-5
 WIDE_INITIAL_ACCUMULATOR = 1e-3
 
@@ -326,14 +334,28 @@ def build_deep(spec: FeatureSpec, name: str = "deep", embedding_dim: int = 16,
 
 # -------------------------------------------------------------- wide&deep ---
 
+def wide_ftrl(joint: bool = True, learning_rate: float | None = None, l1: float | None = None):
+    """The wide part's optimizer: FTRL with L1, the course's settings unless overridden.
+
+    Args:
+        joint: Whether the wide part trains jointly with a deep branch (it
+            then takes the smaller step, ``WIDE_JOINT_LEARNING_RATE``).
+        learning_rate: Override the step.
+        l1: Override the L1 strength.
+    """
+    step = (WIDE_JOINT_LEARNING_RATE if joint else WIDE_LEARNING_RATE) if learning_rate is None else learning_rate
+    return keras.optimizers.Ftrl(learning_rate=step, l1_regularization_strength=WIDE_L1 if l1 is None else l1,
+                                 initial_accumulator_value=WIDE_INITIAL_ACCUMULATOR)
+
+
 @keras.saving.register_keras_serializable(package="course_lib")
 class WideDeep(keras.Model):
     """Wide&Deep (Cheng et al. 2016): ``sigmoid(wide(x) + deep(x))``, trained jointly.
 
     Either branch may be ``None`` (a wide-only or deep-only model with the
     same training code). ``compile`` takes the *deep* optimizer as usual; the
-    wide optimizer is a constructor argument (FTRL with L1 by default, which
-    drives useless cross weights to exactly zero).
+    wide optimizer is a constructor argument (``wide_ftrl``: FTRL with L1 by
+    default, which drives useless cross weights to exactly zero).
 
     The model takes raw inputs (``course_lib.train.model_inputs``) or inputs
     already encoded by its ``encoder`` (what the training pipeline feeds).
@@ -363,9 +385,7 @@ class WideDeep(keras.Model):
                                  "course_lib.models.build_wide/build_deep.")
             encoder = InputEncoder(spec, name="encoder")
         self.encoder, self.wide, self.deep = encoder, wide, deep
-        self.wide_optimizer = wide_optimizer or (
-            keras.optimizers.Ftrl(learning_rate=WIDE_LEARNING_RATE, l1_regularization_strength=WIDE_L1,
-                                  initial_accumulator_value=WIDE_INITIAL_ACCUMULATOR) if wide else None)
+        self.wide_optimizer = wide_optimizer or (wide_ftrl(joint=deep is not None) if wide else None)
         if self.wide_optimizer is not None and wide.built:
             # Built now, on the variables it steps: the wide optimizer is part of
             # the saved state, and an unbuilt one on reload (compiled or not)

@@ -331,6 +331,7 @@ class RankingEvaluation:
         self.relevant = {u: relevant[u] for u in self.users}
         self.when = recommendation_times(task)
         self.features = None
+        self._recommender = None  # whole-catalogue path: built on first use, shared by every model
         if retriever is not None:
             self.candidates = {u: np.asarray(retriever.candidates(u, n_candidates), dtype=np.int64)
                                for u in self.users}
@@ -369,8 +370,11 @@ class RankingEvaluation:
     def _whole_catalogue(self, model, spec) -> dict[int, list[int]]:
         from course_lib.recommend import Recommender
 
-        rec = Recommender(model, spec, self.history, self.movies)
-        rec.prepare_at(self.users, [self.when[u] for u in self.users])  # every user's state, one pass
+        if self._recommender is None:  # built once: the states are the same for every model
+            self._recommender = Recommender(model, spec, self.history, self.movies)
+            self._recommender.prepare_at(self.users, [self.when[u] for u in self.users])
+        rec = self._recommender.for_model(model, spec)
+        rec.encode_users_at(self.users, [self.when[u] for u in self.users])  # one encoder call for all
         n, ranked = len(rec.catalogue), {}
         for start in range(0, len(self.users), 64):
             chunk = self.users[start:start + 64]
@@ -378,5 +382,5 @@ class RankingEvaluation:
             stats = rec.movie_stats_at(np.tile(rec.catalogue, len(chunk)), np.repeat([self.when[u] for u in chunk], n))
             for i, user in enumerate(chunk):
                 scores = rec.score(user, at=self.when[user], movie_stats=stats.iloc[i * n:(i + 1) * n])
-                ranked[user] = rec.top_k(scores, user, self.k)[ITEM].tolist()
+                ranked[user] = rec.catalogue[rec.top_positions(scores, user, self.k)].tolist()
         return ranked

@@ -79,6 +79,20 @@ class Recommender:
         #: let through (None = all). Only these are recommended.
         self.allowed = None
 
+    def for_model(self, model, spec: FeatureSpec | None = None) -> "Recommender":
+        """The same recommender (history, catalogue, retriever) serving another model.
+
+        Everything that does not depend on the model (the movie side "now",
+        every user's state, ``prepare_at`` states) is shared, not recomputed:
+        comparing several models costs one setup.
+        """
+        import copy
+
+        other = copy.copy(self)
+        other.model, other.spec = model, spec or model.spec
+        other._static_inputs = other._serving = None  # encoded by (and traced for) the old model
+        return other
+
     def _user_states_now(self, task: pd.DataFrame):
         """Every known user's ``UserState`` "now", in one pass (plus a brand-new user's, last)."""
         users = np.array(sorted(self.rated), dtype=np.int64)
@@ -262,6 +276,35 @@ class Recommender:
         for i, (user, at) in zip(keep, rows.iloc[keep][[USER, TIMESTAMP]].itertuples(index=False)):
             self._states_at[int(user), int(at)] = type(state)(**{k: v[i:i + 1] for k, v in vars(state).items()})
 
+    def encode_users_at(self, user_ids, times) -> None:
+        """Encode the prepared states of many (user, time) pairs in one encoder call.
+
+        ``score(at=...)`` encodes a user's ids, liked movies and favourite
+        genres once per request otherwise; an evaluation over hundreds of
+        users does them all here (the same lookups, so the same indices).
+        """
+        serving = self._serving_state()
+        keys = [(int(u), int(t)) for u, t in zip(user_ids, times)]
+        missing = [key for key in keys if key not in self._states_at]
+        if missing:
+            self.prepare_at([u for u, _ in missing], [t for _, t in missing])
+        keys = [key for key in dict.fromkeys(keys) if key not in serving["users"]]
+        if not keys:
+            return
+        raw = {k: np.repeat(v[:1], len(keys)) for k, v in self._static_inputs.items()}
+        hist = np.zeros((len(keys), len(self.spec.hist_columns)), dtype=np.int64)
+        for i, (user, at) in enumerate(keys):
+            columns = user_columns(self._states_at[user, at], self._genres[:1], self.vocab)
+            columns[USER] = user
+            for col in raw:
+                if col in columns:
+                    raw[col][i] = columns[col].iloc[0]
+            hist[i] = [columns[c].iloc[0] for c in self.spec.hist_columns]
+        enc = {k: np.asarray(v) for k, v in serving["encode"](raw).items()}
+        for i, key in enumerate(keys):
+            serving["users"][key] = (enc["user_index"][i], enc["history_index"][i], enc["user_genres_index"][i],
+                                     hist[i])
+
     def movie_stats_at(self, movie_ids, times) -> pd.DataFrame:
         """``MOVIE_NUMERIC`` of each (movie, time): train ratings strictly before that time.
 
@@ -353,8 +396,12 @@ class Recommender:
                 out[user] = self.top_k(scores[i * n:(i + 1) * n], user, k, exclude_rated)
         return out
 
-    def top_k(self, scores: np.ndarray, user_id: int, k: int = 10, exclude_rated: bool = True) -> pd.DataFrame:
-        """Rank catalogue ``scores`` (any monotone score) into a top-``k`` table."""
+    def top_positions(self, scores: np.ndarray, user_id: int, k: int = 10, exclude_rated: bool = True) -> np.ndarray:
+        """Catalogue positions of the ``k`` best ``scores``, best first (what ``top_k`` tabulates).
+
+        Skips movies outside ``allowed`` and, with ``exclude_rated``, those the
+        user rated. Ties are broken by movie id, so lists repeat exactly.
+        """
         scores = np.asarray(scores, dtype=np.float64)
         if self.allowed is not None:
             scores = np.where(self.allowed, scores, -np.inf)
@@ -363,8 +410,18 @@ class Recommender:
             scores[self._rated_positions(user_id)] = -np.inf
         finite = np.flatnonzero(np.isfinite(scores))
         k = min(k, len(finite))
-        # Stable order: ties broken by movie id, so lists repeat exactly.
-        top = finite[np.lexsort((self.catalogue[finite], -scores[finite]))[:k]]
+        if k <= 0:
+            return finite[:0]
+        # Only the movies scoring at least the k-th best need sorting (ties at the cut all kept).
+        cut = -np.partition(-scores[finite], k - 1)[k - 1]
+        pool = finite[scores[finite] >= cut]
+        return pool[np.lexsort((self.catalogue[pool], -scores[pool]))[:k]]
+
+    def top_k(self, scores: np.ndarray, user_id: int, k: int = 10, exclude_rated: bool = True) -> pd.DataFrame:
+        """Rank catalogue ``scores`` (any monotone score) into a top-``k`` table."""
+        scores = np.asarray(scores, dtype=np.float64)
+        top = self.top_positions(scores, user_id, k, exclude_rated)
+        k = len(top)
         ids = self.catalogue[top]
         info = self._titles.loc[ids]
         return pd.DataFrame({"rank": np.arange(1, k + 1), ITEM: ids, TITLE: info[TITLE].to_numpy(),

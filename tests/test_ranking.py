@@ -180,8 +180,9 @@ def test_whole_catalogue_at_a_time_equals_the_feature_path(synthetic_task, train
 
 
 def test_prepare_at_many_users_equals_one_at_a_time(synthetic_task, trained_wide_deep):
-    """``prepare_at`` (one pass for many users, as the whole-catalogue evaluation
-    uses it) gives each user exactly the state and scores of a lone request."""
+    """``prepare_at`` and ``encode_users_at`` (one pass for many users, as the
+    whole-catalogue evaluation uses them) give each user exactly the state and
+    scores of a lone request."""
     from course_lib.recommend import Recommender
 
     task, movies = synthetic_task
@@ -192,12 +193,33 @@ def test_prepare_at_many_users_equals_one_at_a_time(synthetic_task, trained_wide
     batch = Recommender(model, model.spec, history, movies)
     batch.prepare_at(users, [when[u] for u in users])
     assert set(batch._states_at) == {(u, when[u]) for u in users}
+    batch.encode_users_at(users, [when[u] for u in users])  # one encoder call instead of one per request
     for user in users[::4]:
         alone = Recommender(model, model.spec, history, movies)
         alone.prepare_at([user], [when[user]])
         for key, value in vars(alone._states_at[user, when[user]]).items():
             np.testing.assert_array_equal(getattr(batch._states_at[user, when[user]], key), value, err_msg=key)
         np.testing.assert_array_equal(batch.score(user, at=when[user]), alone.score(user, at=when[user]))
+
+
+def test_for_model_shares_the_setup_and_scores_like_a_fresh_recommender(synthetic_task, trained_wide_deep):
+    from course_lib.models import build_wide_deep
+    from course_lib.recommend import Recommender
+
+    task, movies = synthetic_task
+    model, _ = trained_wide_deep
+    other = build_wide_deep(model.spec, "deep", seed=3)
+    history = pre_test(task)
+    when = recommendation_times(task)
+    user = sorted(when)[0]
+    base = Recommender(model, model.spec, history, movies)
+    before = base.score(user, at=when[user])
+    switched = base.for_model(other)
+    assert switched._static is base._static and switched._states_at is base._states_at
+    fresh = Recommender(other, other.spec, history, movies)
+    np.testing.assert_array_equal(switched.score(user, at=when[user]), fresh.score(user, at=when[user]))
+    np.testing.assert_array_equal(switched.score(user), fresh.score(user))
+    np.testing.assert_array_equal(base.score(user, at=when[user]), before)  # the original still serves its model
 
 
 def test_ranking_evaluation_two_stage_and_whole_catalogue(synthetic_task, trained_wide_deep):

@@ -26,12 +26,12 @@ gains = {label: margin_in_sd(runs, {"model": label}, {"model": "ids only"}) for 
 for label, g in gains.items():
     print(f"{label:20s} {g['diff']:+.4f} over ids only ({g['in_sd']:.1f} pooled SD)")
 
-# The user x genre cross (a personal genre taste) carries the gain, as in the lesson's per-cross table.
-# The movie x history cross alone is even slightly *worse* than ids only: its 278,000 pair weights,
-# most of them from one or two rows, fit noise that does not carry over to the test ratings.
+# On the test period, no single cross is a clear gain over ids alone (the lesson's finding
+# for all three: crosses fit the past). The user x genre cross (a personal genre taste,
+# repeated over many rows) comes closest and is the best of the three. The movie x history
+# cross alone is *worse* than ids only, by more than 2 pooled SD: its 278,000 pair weights,
+# most of them from one or two rows, fit noise that does not carry over to later ratings.
 best = max(gains, key=lambda k: gains[k]["diff"])
 assert best == "+ user_x_genre", best
-assert gains["+ user_x_genre"]["in_sd"] > 2
-second = max((k for k in gains if k != best), key=lambda k: gains[k]["diff"])
-assert margin_in_sd(runs, {"model": best}, {"model": second})["in_sd"] > 2
-assert gains["+ movie_x_history"]["diff"] < 0
+assert gains["+ movie_x_history"]["in_sd"] < -2, gains["+ movie_x_history"]
+assert margin_in_sd(runs, {"model": best}, {"model": "+ movie_x_history"})["in_sd"] > 2
