@@ -105,6 +105,12 @@ def _start_lab(tmp_path: Path, trusted: bool = False):
     notif = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     notif.parent.mkdir(parents=True)
     notif.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    # Every cell in the page: with JupyterLab's windowing, a cell far from the viewport (the
+    # explorer, once "Run All" has scrolled to the last exercise) is left out, and its text
+    # can never be read.
+    tracker = settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True)
+    tracker.write_text(json.dumps({"windowingMode": "none"}))
     env = {**os.environ,
            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
            "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
