@@ -35,10 +35,7 @@ STEPS = (0.5, 2.0)
 
 
 def run(data, name: str, branches: str, spec, step: float, seed: int) -> dict:
-    built = models.build_wide_deep(spec, branches, seed=seed)
-    ftrl = models.wide_ftrl(learning_rate=step)
-    model = models.WideDeep(wide=built.wide, deep=built.deep, encoder=built.encoder, wide_optimizer=ftrl,
-                            name=branches)
+    model = models.build_wide_deep(spec, branches, seed=seed, wide_optimizer=models.wide_ftrl(learning_rate=step))
     result = train_model(model, data.features, spec, seed=seed)
     return {"model": name, "ftrl_step": step, "seed": seed, "best_epoch": result.best_epoch,
             "val_auc": result.val_auc, "test_auc": round(score_on_test(result, data)["roc_auc"], 4)}

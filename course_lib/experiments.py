@@ -444,11 +444,10 @@ def train_rules_model(data, branches: str, seed: int, epochs: int | None = None,
     if epochs is None and patience is None and wide_learning_rate is None and wide_l1 is None:
         return course_model(data, branches, seed=seed, deep_inputs="embeddings")
     spec = data.spec.with_numeric(DEEP_INPUTS["embeddings"], data.features)
-    model = models.build_wide_deep(spec, branches, seed=seed)
-    if model.wide is not None and (wide_learning_rate is not None or wide_l1 is not None):
-        ftrl = models.wide_ftrl(joint=model.deep is not None, learning_rate=wide_learning_rate, l1=wide_l1)
-        model = models.WideDeep(wide=model.wide, deep=model.deep, encoder=model.encoder, wide_optimizer=ftrl,
-                                name=branches)
+    ftrl = None
+    if branches != "deep" and (wide_learning_rate is not None or wide_l1 is not None):
+        ftrl = models.wide_ftrl(joint=branches == "wide_deep", learning_rate=wide_learning_rate, l1=wide_l1)
+    model = models.build_wide_deep(spec, branches, seed=seed, wide_optimizer=ftrl)
     return train_model(model, data.features, spec, epochs=epochs, patience=patience, seed=seed)
 
 

@@ -468,7 +468,7 @@ class WideDeep(keras.Model):
 
 
 def build_wide_deep(spec: FeatureSpec, branches: str = "wide_deep", seed: int | None = None,
-                    **deep_kwargs) -> WideDeep:
+                    wide_optimizer: keras.optimizers.Optimizer | None = None, **deep_kwargs) -> WideDeep:
     """Build an untrained ``WideDeep`` with ``branches`` in {"wide", "deep", "wide_deep"}.
 
     Args:
@@ -476,6 +476,7 @@ def build_wide_deep(spec: FeatureSpec, branches: str = "wide_deep", seed: int | 
         branches: Which branches the model has.
         seed: If given, re-seed before drawing the initial weights, so the
             same seed gives the same starting model whatever ran before.
+        wide_optimizer: Another optimizer for the wide weights (default: ``wide_ftrl``).
         **deep_kwargs: Passed to ``build_deep``.
     """
     if branches not in ("wide", "deep", "wide_deep"):
@@ -486,4 +487,5 @@ def build_wide_deep(spec: FeatureSpec, branches: str = "wide_deep", seed: int | 
         seed_everything(seed)
     wide = build_wide(spec) if branches in ("wide", "wide_deep") else None
     deep = build_deep(spec, **deep_kwargs) if branches in ("deep", "wide_deep") else None
-    return WideDeep(wide=wide, deep=deep, encoder=InputEncoder(spec, name="encoder"), name=branches)
+    return WideDeep(wide=wide, deep=deep, encoder=InputEncoder(spec, name="encoder"),
+                    wide_optimizer=wide_optimizer if wide is not None else None, name=branches)

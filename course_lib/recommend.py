@@ -128,15 +128,19 @@ class Recommender:
             out[col] = value
         return out
 
+    def _state_now(self, user_id: int):
+        """The user's ``UserState`` "now" (a brand-new user's for an unknown id), one row."""
+        row = self._state_row.get(int(user_id))
+        rows = slice(row, row + 1) if row is not None else slice(-1, None)  # last row: the brand-new user
+        return type(self._states)(**{k: v[rows] for k, v in vars(self._states).items()})
+
     def _user_columns(self, user_id: int, positions=None) -> dict:
         """The user feature columns "now" (``USER_COLUMNS``, plus the id) over catalogue ``positions``.
 
         Columns that do not depend on the candidate are scalars; the genre
         affinity and (without dated history) the mean year are arrays.
         """
-        row = self._state_row.get(int(user_id), -1)  # -1: the brand-new user's state
-        state = type(self._states)(**{k: v[row:row + 1] if row >= 0 else v[-1:]
-                                      for k, v in vars(self._states).items()})
+        state = self._state_now(user_id)
         pos = slice(None) if positions is None else positions
         user = user_columns(state, self._genres[pos], self.vocab)
         user["movie_year"] = self._static["movie_year"].to_numpy()[pos]
@@ -283,23 +287,30 @@ class Recommender:
         genres once per request otherwise; an evaluation over hundreds of
         users does them all here (the same lookups, so the same indices).
         """
-        serving = self._serving_state()
         keys = [(int(u), int(t)) for u, t in zip(user_ids, times)]
         missing = [key for key in keys if key not in self._states_at]
         if missing:
             self.prepare_at([u for u, _ in missing], [t for _, t in missing])
-        keys = [key for key in dict.fromkeys(keys) if key not in serving["users"]]
-        if not keys:
-            return
+        keys = [key for key in dict.fromkeys(keys) if key not in self._serving_state()["users"]]
+        if keys:
+            states = [self._states_at[key] for key in keys]
+            self._encode_states(keys, type(states[0])(**{k: np.concatenate([getattr(s, k) for s in states])
+                                                          for k in vars(states[0])}))
+
+    def _encode_states(self, keys: list[tuple], state) -> None:
+        """Encode the users of ``keys`` ((user, time or None) pairs; ``state`` has one row each) in one call.
+
+        Only the user-side indices are kept (user id, liked movies, favourite
+        genres): they do not depend on the candidate, so one row per user does.
+        """
+        serving = self._serving_state()
+        columns = user_columns(state, np.repeat(self._genres[:1], len(keys), axis=0), self.vocab)
+        columns[USER] = np.array([user for user, _ in keys], dtype=np.int64)
         raw = {k: np.repeat(v[:1], len(keys)) for k, v in self._static_inputs.items()}
-        hist = np.zeros((len(keys), len(self.spec.hist_columns)), dtype=np.int64)
-        for i, (user, at) in enumerate(keys):
-            columns = user_columns(self._states_at[user, at], self._genres[:1], self.vocab)
-            columns[USER] = user
-            for col in raw:
-                if col in columns:
-                    raw[col][i] = columns[col].iloc[0]
-            hist[i] = [columns[c].iloc[0] for c in self.spec.hist_columns]
+        for col in raw:
+            if col in columns:
+                raw[col] = np.asarray(columns[col].to_numpy(), dtype=raw[col].dtype)
+        hist = columns[list(self.spec.hist_columns)].to_numpy(np.int64)
         enc = {k: np.asarray(v) for k, v in serving["encode"](raw).items()}
         for i, key in enumerate(keys):
             serving["users"][key] = (enc["user_index"][i], enc["history_index"][i], enc["user_genres_index"][i],
@@ -320,18 +331,13 @@ class Recommender:
         movie["movie_year"] = movie["movie_year"].fillna(self._year_fill).astype(np.float32)
         return movie
 
-    def _encoded_user(self, user_id: int, columns: dict, at=None) -> tuple[np.ndarray, ...]:
+    def _encoded_user(self, user_id: int, at=None) -> tuple[np.ndarray, ...]:
         """``(user_index, history_index, user_genres_index, history_ids)`` of a user, encoded once."""
-        cache = self._serving["users"]
-        if (int(user_id), at) not in cache:
-            raw = {k: v[:1].copy() for k, v in self._static_inputs.items()}
-            for col, value in columns.items():
-                if col in raw:
-                    raw[col] = np.asarray([np.ravel(value)[0]], dtype=raw[col].dtype)
-            enc = {k: np.asarray(v)[0] for k, v in self._serving["encode"](raw).items()}
-            hist = np.array([columns[c] for c in self.spec.hist_columns], dtype=np.int64)
-            cache[int(user_id), at] = (enc["user_index"], enc["history_index"], enc["user_genres_index"], hist)
-        return cache[int(user_id), at]
+        key = (int(user_id), at)
+        if key not in self._serving["users"]:
+            state = self._state_now(user_id) if at is None else self._states_at[int(user_id), int(at)]
+            self._encode_states([key], state)
+        return self._serving["users"][key]
 
     def _score_encoded(self, user_id: int, positions=None, at: int | None = None, movie=None) -> np.ndarray:
         """``score`` through the encoded fast path (same numbers as the raw path)."""
@@ -349,7 +355,7 @@ class Recommender:
                     numeric[:, i] = columns[col]
                 elif movie is not None and col in MOVIE_NUMERIC:
                     numeric[:, i] = movie[col].to_numpy()
-        user_index, history_index, genres_index, hist = self._encoded_user(user_id, columns, at)
+        user_index, history_index, genres_index, hist = self._encoded_user(user_id, at)
         out = serving["call"](pos.astype(np.int32), numeric, user_index, history_index, genres_index, hist)
         return np.asarray(out, dtype=np.float64)
 

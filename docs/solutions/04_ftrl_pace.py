@@ -22,9 +22,8 @@ rows = []
 for deep_inputs in ("embeddings", "statistics"):
     spec = data.spec.with_numeric(DEEP_INPUTS[deep_inputs], data.features)
     for seed in (1, 2, 3):
-        built = models.build_wide_deep(spec, "wide_deep", seed=seed)
-        fast = models.WideDeep(wide=built.wide, deep=built.deep, encoder=built.encoder, name="wide_deep",
-                               wide_optimizer=models.wide_ftrl(learning_rate=models.WIDE_LEARNING_RATE))
+        fast = models.build_wide_deep(spec, "wide_deep", seed=seed,
+                                      wide_optimizer=models.wide_ftrl(learning_rate=models.WIDE_LEARNING_RATE))
         for step, result in ((COURSE, course_model(data, "wide_deep", seed=seed, deep_inputs=deep_inputs)),
                              (FAST, train_model(fast, data.features, spec, seed=seed))):
             rows.append({"deep inputs": deep_inputs, "wide step": step, "seed": seed,

@@ -24,8 +24,7 @@ def zero_share(wide_branch):
 
 def wide_with(optimizer):
     """The course's wide model, trained with another wide optimizer (seed 1)."""
-    built = models.build_wide_deep(data.spec, "wide", seed=1)
-    model = models.WideDeep(wide=built.wide, encoder=built.encoder, wide_optimizer=optimizer, name="wide")
+    model = models.build_wide_deep(data.spec, "wide", seed=1, wide_optimizer=optimizer)
     return train_model(model, data.features, data.spec, seed=1)
 
 
