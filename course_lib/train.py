@@ -151,20 +151,24 @@ def compile_model(model, learning_rate: float = DEEP_LEARNING_RATE):
     return model
 
 
-def _auc_logger(model, train: pd.DataFrame, val: pd.DataFrame, spec: FeatureSpec, seed: int):
-    """A callback writing ``auc`` (train sample) and ``val_auc`` into each epoch's logs."""
+def _auc_logger(model, train: pd.DataFrame, val: pd.DataFrame, spec: FeatureSpec, seed: int, train_rows: int):
+    """A callback writing ``auc`` (a sample of ``train_rows`` training rows; NaN when 0)
+    and ``val_auc`` into each epoch's logs."""
     import keras
 
     from course_lib.metrics import auc
 
-    sample = train.sample(min(len(train), TRAINING.train_auc_rows), random_state=seed)
+    frames = {"val_auc": val}
+    if train_rows:
+        frames["auc"] = train.sample(min(len(train), train_rows), random_state=seed)
     encoder = getattr(model, "encoder", None)
     sets = {name: (make_dataset(frame, spec, 8192, prefetch=False, encoder=encoder).map(lambda x, y: x),
                    frame[LABEL].to_numpy())
-            for name, frame in (("auc", sample), ("val_auc", val))}
+            for name, frame in frames.items()}
 
     class AUCLogger(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
+            logs["auc"] = float("nan")
             for name, (ds, y) in sets.items():
                 logs[name] = auc(y, np.asarray(self.model.predict(ds, verbose=0)).reshape(-1))
 
@@ -173,7 +177,8 @@ def _auc_logger(model, train: pd.DataFrame, val: pd.DataFrame, spec: FeatureSpec
 
 def train_model(model, features: pd.DataFrame, spec: FeatureSpec, epochs: int | None = None,
                 batch_size: int | None = None, learning_rate: float | None = None,
-                patience: int | None = None, seed: int = 42, verbose: bool = False) -> TrainResult:
+                patience: int | None = None, seed: int = 42, verbose: bool = False,
+                train_auc_rows: int | None = None) -> TrainResult:
     """Train on ``train`` rows with early stopping on validation AUC.
 
     The best epoch's weights are restored. Defaults come from ``TRAINING``.
@@ -191,6 +196,9 @@ def train_model(model, features: pd.DataFrame, spec: FeatureSpec, epochs: int | 
         seed: Seeds the shuffling and dropout. The initial weights are drawn
             when the model is built: pass the same seed to
             ``build_wide_deep(..., seed=...)`` to fix them too.
+        train_auc_rows: Training rows whose AUC is logged per epoch (default
+            ``TRAINING.train_auc_rows``); 0 skips it (``auc`` is then NaN).
+            Validation AUC, which early stopping reads, is always logged.
     """
     import keras
 
@@ -208,7 +216,9 @@ def train_model(model, features: pd.DataFrame, spec: FeatureSpec, epochs: int | 
     hist = model.fit(
         make_dataset(train, spec, batch_size or cfg.batch_size, shuffle=True, seed=seed,
                      encoder=getattr(model, "encoder", None)),
-        epochs=epochs or cfg.max_epochs, callbacks=[_auc_logger(model, train, val, spec, seed), early],
+        epochs=epochs or cfg.max_epochs,
+        callbacks=[_auc_logger(model, train, val, spec, seed,
+                               cfg.train_auc_rows if train_auc_rows is None else train_auc_rows), early],
         verbose=0, shuffle=False,
     )
     history = pd.DataFrame(hist.history)[["loss", "auc", "val_auc"]]
