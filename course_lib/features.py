@@ -367,15 +367,12 @@ def user_columns(state: UserState, candidate_genres: np.ndarray, vocab: list[str
     rows = lambda a: np.broadcast_to(a, (n,) + np.shape(a)[1:])  # noqa: E731
     mean, std = shrunk_mean_std(state.count, state.s1, state.s2, PRIOR_RATING)
     rate = (state.liked + SHRINKAGE * PRIOR_LIKED) / (state.count + SHRINKAGE)
-    out = pd.DataFrame(index=pd.RangeIndex(n))
-    for j, col in enumerate(HIST_COLUMNS):
-        out[col] = rows(state.last_liked[:, j])
+    out = {col: rows(state.last_liked[:, j]) for j, col in enumerate(HIST_COLUMNS)}
     # Favourite genres: most liked before now (ties by vocabulary order).
     order = np.argsort(-state.liked_genres, axis=1, kind="stable")[:, :N_USER_GENRES]
     top = np.take_along_axis(state.liked_genres, order, axis=1)
     names = np.array(vocab + [""], dtype=object)[np.where(top > 0, order, len(vocab))]
-    for j, col in enumerate(USER_GENRE_COLUMNS):
-        out[col] = rows(names[:, j])
+    out.update({col: rows(names[:, j]) for j, col in enumerate(USER_GENRE_COLUMNS)})
     out["user_rating_count"] = rows(np.log1p(state.count).astype(np.float32))
     out["user_rating_mean"] = rows(mean.astype(np.float32))
     out["user_rating_std"] = rows(std.astype(np.float32))
@@ -384,7 +381,8 @@ def user_columns(state: UserState, candidate_genres: np.ndarray, vocab: list[str
     out["user_year_mean"] = rows(year_mean.astype(np.float32))
     out["user_genre_affinity"] = genre_affinity(state.rated_genres, state.liked_genres, candidate_genres,
                                                 rate).astype(np.float32)
-    return out
+    # One construction, not a column at a time: the recommender calls this once per user.
+    return pd.DataFrame(out, index=pd.RangeIndex(n))
 
 
 def user_history_features(task: pd.DataFrame, movies: pd.DataFrame,
