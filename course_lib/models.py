@@ -500,7 +500,11 @@ class WideDeep(keras.Model):
         # adaptive optimizer for the dense deep part, one shared loss.
         if wide_vars:
             wide_grads = grads[:len(wide_vars)]
-            if not isinstance(self.wide_optimizer, SparseFtrl):
+            # Row slices go to SparseFtrl only, and only on one replica: under a
+            # distribution strategy Keras sums them across workers with an
+            # all-gather, which aborted the 2-worker run of benchmarks/scale.py;
+            # dense, it is the all-reduce every other gradient takes.
+            if not isinstance(self.wide_optimizer, SparseFtrl) or tf.distribute.has_strategy():
                 wide_grads = [dense_gradient(g) for g in wide_grads]
             self.wide_optimizer.apply(wide_grads, wide_vars)
         if deep_vars:

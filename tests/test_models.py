@@ -236,3 +236,37 @@ def test_wide_deep_needs_an_encoder_for_foreign_branches(synthetic_features):
         WideDeep(wide=foreign)
     assert WideDeep(wide=foreign, encoder=InputEncoder(spec)).spec == spec
     assert isinstance(spec, FeatureSpec)
+
+
+def test_training_rows_auc_can_be_skipped(synthetic_features):
+    """train_auc_rows=0 (the rankers' setting) logs no training-rows AUC, and changes no weight."""
+    from course_lib.train import train_model
+
+    feats, spec = synthetic_features
+    weights = {}
+    for rows in (0, 500):
+        model = build_wide_deep(spec, "wide_deep", seed=2)
+        result = train_model(model, feats, spec, epochs=2, batch_size=512, seed=2, train_auc_rows=rows)
+        assert result.history["val_auc"].notna().all()
+        assert result.history["auc"].isna().all() == (rows == 0)
+        weights[rows] = [v.numpy() for v in model.variables]
+    assert all(np.array_equal(a, b) for a, b in zip(weights[0], weights[500]))
+
+
+def test_fit_hands_sparse_ftrl_row_slices(synthetic_features):
+    """In a plain ``fit`` (one replica) SparseFtrl gets the row slices; under a
+    distribution strategy WideDeep densifies them (benchmarks/multiworker.py)."""
+    import tensorflow as tf
+
+    feats, spec = synthetic_features
+    seen = []
+
+    class Recording(SparseFtrl):
+        def update_step(self, gradient, variable, learning_rate):
+            seen.append(isinstance(gradient, tf.IndexedSlices))
+            return super().update_step(gradient, variable, learning_rate)
+
+    model = build_wide_deep(spec, "wide", wide_optimizer=Recording(learning_rate=0.5))
+    model.compile(loss="binary_crossentropy")
+    model.fit(make_dataset(feats.iloc[:256], spec, 256, encoder=model.encoder), epochs=1, verbose=0, shuffle=False)
+    assert sum(seen) == len(seen) - 1  # every table; the bias is dense
