@@ -499,14 +499,14 @@ class WideDeep(keras.Model):
         # The paper's recipe: FTRL (+L1) for the sparse wide part, an
         # adaptive optimizer for the dense deep part, one shared loss.
         if wide_vars:
-            wide_grads = grads[:len(wide_vars)]
+            wide_part = grads[:len(wide_vars)]
             # Row slices go to SparseFtrl only, and only on one replica: under a
             # distribution strategy Keras sums them across workers with an
             # all-gather, which aborted the 2-worker run of benchmarks/scale.py;
             # dense, it is the all-reduce every other gradient takes.
             if not isinstance(self.wide_optimizer, SparseFtrl) or tf.distribute.has_strategy():
-                wide_grads = [dense_gradient(g) for g in wide_grads]
-            self.wide_optimizer.apply(wide_grads, wide_vars)
+                wide_part = [dense_gradient(g) for g in wide_part]
+            self.wide_optimizer.apply(wide_part, wide_vars)
         if deep_vars:
             self.optimizer.apply(grads[len(wide_vars):], deep_vars)
         for metric in self.metrics:
