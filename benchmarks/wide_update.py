@@ -33,10 +33,8 @@ def _train(features, spec, branches: str, dense: bool, seed: int, **training) ->
     from course_lib.train import train_model
 
     optimizer = models.wide_ftrl(joint=branches == "wide_deep")
-    if dense:
-        optimizer = keras.optimizers.Ftrl(**{k: v for k, v in optimizer.get_config().items()
-                                             if k in ("learning_rate", "l1_regularization_strength",
-                                                      "initial_accumulator_value")})
+    if dense:  # the same settings in Keras' own class
+        optimizer = keras.optimizers.Ftrl.from_config(optimizer.get_config())
     model = models.build_wide_deep(spec, branches, seed=seed, wide_optimizer=optimizer)
     wall, cpu = time.perf_counter(), time.process_time()
     result = train_model(model, features, spec, seed=seed, **training)
