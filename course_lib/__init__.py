@@ -11,12 +11,14 @@ lands in one place. Modules, by concept (and the lesson that introduces them):
 - ``explore`` (00): statistics and plots of the data tour.
 - ``notebooks`` (00): headless execution for ``make notebooks``.
 - ``prepare`` (01): ``course_data()`` — load, split and featurise in one call.
+- ``toys`` (01, 02, assignments): the small worlds lessons 01 and 02 open on.
+- ``compare`` (01, used everywhere): the course's one rule for "better".
 - ``features`` (03, used from 01): the feature contract (``FeatureSpec``) and
   the one leak-free core behind training rows, queries and serving.
 - ``models`` (01, 02, 04): wide, deep and ``WideDeep`` (two optimizers).
 - ``train`` (03, 04): ``tf.data`` pipelines, ``course_model`` and the one
   training budget ``TRAINING``.
-- ``metrics`` (01, 04, 05): AUC, log loss, HR@k / NDCG@k, segments, calibration.
+- ``metrics`` (01, 02, 05, 06): AUC, log loss, HR@k / NDCG@k (per user), segments, calibration.
 - ``explain`` (01, 02): cross weights, embeddings, seen vs unseen crosses.
 - ``leaks`` (03): the two classic leaks, reproduced to measure them.
 - ``experiments`` (04): the 2x2 deep-inputs grid, cross ablation, planted rules.

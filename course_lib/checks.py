@@ -14,7 +14,7 @@ Besides values, the checks test *behaviour* an import cannot fake
 (``check_own_work``: the answer is the student's code, not the library's
 reference version; ``check_no_warnings``: no overflow or other warning), and
 provide the small seeded data sets the graded cells train on
-(``ordered_pairs``, ``taste_clusters``). A passing test cell prints one
+(``ordered_pairs``, ``taste_clusters`` and its ``liked_histories``). A passing test cell prints one
 line, ``passed(...)``; nothing else.
 """
 
@@ -26,9 +26,9 @@ import warnings
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from course_lib.columns import ITEM, LABEL, USER
+# The small worlds the graded cells train on live with the lessons that open on them.
+from course_lib.toys import liked_histories, ordered_pairs, taste_clusters  # noqa: F401
 
 #: Library modules that hold the reference versions of what the assignments
 #: ask for: an answer may not subclass, call or return their objects.
@@ -245,72 +245,25 @@ def check_changed(before: list, after: list, expect_changed: bool, name: str, hi
               "they stayed the same" if expect_changed else "they changed", hint)
 
 
-# ------------------------------------------------- data of the graded cells ---
-
-def ordered_pairs(n_values: int = 30, rows: int = 6000, seed: int = 0) -> tuple[dict, np.ndarray]:
-    """Rows ``(a, b)`` whose label depends on the *ordered* pair: only a cross can learn it.
-
-    Each of the ``n_values**2`` ordered pairs gets its own random label, so
-    ``(a, b)`` and ``(b, a)`` disagree half the time and neither id alone
-    says anything. The ids are large and scattered (as movie ids are).
-
-    Returns:
-        ``({"a": ids, "b": ids}, labels)`` with int64 ids and float32 0/1 labels.
-    """
-    rng = np.random.default_rng(seed)
-    values = np.sort(rng.choice(np.arange(1, 200_000), size=n_values, replace=False)).astype(np.int64)
-    table = rng.random((n_values, n_values)) < 0.5
-    i, j = rng.integers(0, n_values, size=rows), rng.integers(0, n_values, size=rows)
-    return {"a": values[i], "b": values[j]}, table[i, j].astype(np.float32)
-
-
-def taste_clusters(n_users: int = 240, n_movies: int = 96, n_clusters: int = 4, rows_per_user: int = 32,
-                   noise: float = 0.1, seed: int = 0) -> tuple[pd.DataFrame, dict[int, int]]:
-    """Ratings where a user likes the movies of their own taste cluster.
-
-    Neither a user id nor a movie id alone predicts ``liked``; their
-    *interaction* does, and movies of one cluster are interchangeable, so a
-    deep model's movie embeddings should group them. Movie ids are
-    scattered (not row numbers). Every row is a distinct (user, movie)
-    pair; ``split`` sends a random 20% of them to "val".
-
-    Returns:
-        ``(frame, cluster_of_movie)``: columns user_id, movie_id, liked
-        (float32), split; and the cluster of each movie id.
-    """
-    rng = np.random.default_rng(seed)
-    movie_ids = 101 + 13 * np.arange(n_movies, dtype=np.int64)
-    movie_cluster = rng.integers(0, n_clusters, size=n_movies)
-    user_cluster = rng.integers(0, n_clusters, size=n_users)
-    users, movies = [], []
-    for u in range(n_users):
-        users.append(np.full(rows_per_user, u + 1, dtype=np.int64))
-        movies.append(rng.choice(n_movies, size=rows_per_user, replace=False))
-    users, movies = np.concatenate(users), np.concatenate(movies)
-    liked = movie_cluster[movies] == user_cluster[users - 1]
-    liked ^= rng.random(liked.size) < noise
-    frame = pd.DataFrame({USER: users, ITEM: movie_ids[movies], LABEL: liked.astype(np.float32),
-                          "split": np.where(rng.random(liked.size) < 0.2, "val", "train")})
-    return frame, {int(m): int(c) for m, c in zip(movie_ids, movie_cluster)}
-
-
 def lookup_probe(movie_ids, table) -> "keras.Model":  # noqa: F821
     """A tiny model with the layers the deep-branch tasks read: ``movie_lookup`` and ``movie_embedding``.
 
-    ``movie_lookup`` is an ``IntegerLookup`` over ``movie_ids`` (row 0 is the
-    out-of-vocabulary slot, then the ids in the given order);
-    ``movie_embedding`` holds ``table`` (``len(movie_ids) + 1`` rows), so a
-    test knows exactly which row each id must read.
+    ``movie_lookup`` is an ``IntegerLookup`` over ``movie_ids`` laid out as
+    the lessons' ``InputEncoder`` lays out its lookups: row 0 is padding (the
+    id 0), row 1 the out-of-vocabulary slot, then the ids in the given order
+    from row 2. ``movie_embedding`` holds ``table`` (``len(movie_ids) + 2``
+    rows), so a test knows exactly which row each id must read.
     """
     import keras
     from keras import layers
 
     table = np.asarray(table, dtype=np.float32)
-    if table.shape[0] != len(movie_ids) + 1:
-        raise ValueError(f"table needs len(movie_ids) + 1 = {len(movie_ids) + 1} rows (row 0: OOV), "
-                         f"it has {table.shape[0]}.")
+    if table.shape[0] != len(movie_ids) + 2:
+        raise ValueError(f"table needs len(movie_ids) + 2 = {len(movie_ids) + 2} rows (row 0: padding, "
+                         f"row 1: OOV), it has {table.shape[0]}.")
     movie = keras.Input(shape=(), dtype="int64", name="movie")
-    rows = layers.IntegerLookup(vocabulary=np.asarray(movie_ids, dtype=np.int64), name="movie_lookup")(movie)
+    rows = layers.IntegerLookup(vocabulary=np.asarray(movie_ids, dtype=np.int64), mask_token=0,
+                                name="movie_lookup")(movie)
     vectors = layers.Embedding(table.shape[0], table.shape[1], name="movie_embedding")(rows)
     model = keras.Model({"movie": movie}, vectors, name="probe")
     model.get_layer("movie_embedding").set_weights([table])

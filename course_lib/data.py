@@ -11,7 +11,20 @@ Introduced in lesson 00. Every later lesson starts with::
    override it),
 2. a mirror (``mirror=`` or ``COURSE_DATA_MIRROR``): a local folder holding
    ``<variant>.zip`` or an ``http(s)://`` URL prefix,
-3. the official GroupLens URL.
+3. the official GroupLens URL, over verified TLS;
+4. only when GroupLens fails for a certificate (TLS), connection or HTTP
+   reason, a fallback chain, each step announced in one line on stderr:
+
+   a. the public mirrors that the registry lists for that release
+      (``Variant.mirrors``: copies known to be byte-identical, over verified
+      TLS);
+   b. after a certificate error only, GroupLens again *without* certificate
+      verification. That is safe only because nothing is kept unless its
+      sha256 matches the registry, so it is never done for a release that
+      has no sha256 pinned (ml-32m: md5 only).
+
+   ``COURSE_DATA_STRICT_TLS=1`` turns the chain off: a certificate error then
+   stops the fetch, with a message that says what to do.
 
 Every archive is checked against its published size and checksum, extracted
 safely, and only then moved into the cache, so a failure never leaves a
@@ -30,6 +43,7 @@ import io
 import os
 import re
 import shutil
+import ssl
 import sys
 import tempfile
 import urllib.error
@@ -92,6 +106,10 @@ class Variant:
         folder: Top-level folder inside the zip.
         fmt: File layout: ``"csv"`` (ml-latest, ml-25m, ml-32m), ``"ml-100k"``
             or ``"ml-1m"``.
+        mirrors: Full URLs of public copies known to be byte-identical to
+            ``url``, tried in order (over verified TLS) only when GroupLens
+            fails for a certificate, connection or HTTP reason. Whatever they
+            serve is still checked against ``sha256``/``md5`` and ``size``.
     """
 
     name: str
@@ -101,9 +119,35 @@ class Variant:
     md5: str | None = None
     folder: str = ""
     fmt: str = "csv"
+    mirrors: tuple[str, ...] = ()
+
+    @property
+    def unverified_retry_allowed(self) -> bool:
+        """Whether GroupLens may be retried without certificate verification.
+
+        Only a pinned sha256 vouches for bytes that came over an unverified
+        connection. md5 is broken as a security hash (collisions are cheap),
+        so an md5-only release (ml-32m) is never fetched that way.
+        """
+        return bool(self.sha256)
 
 
 _BASE_URL = "https://files.grouplens.org/datasets/movielens/"
+
+# The Recommenders project's Hugging Face mirror of the GroupLens zips
+# (recommenders-team/recommenders#2369, 2026-08-31): byte-identical
+# copies of ml-100k, ml-1m, ml-10m and ml-20m, i.e. of the registry's ml-100k
+# and ml-1m. The dataset page (https://huggingface.co/datasets/Recommenders/MovieLens)
+# is confirmed by that pull request; the per-file paths below follow the
+# ``resolve/main/<file>`` pattern of its sister mirrors (Recommenders/MIND,
+# Recommenders/criteo) and were NOT verified from this repository, which has
+# no internet access. Nothing depends on them being right: a wrong path is a
+# 404 and the chain moves on, and a wrong file fails the sha256 check. No
+# public mirror of ml-latest-small, ml-25m or ml-32m is known.
+_HF_MIRROR = "https://huggingface.co/datasets/Recommenders/MovieLens/resolve/main/"
+
+#: Set to 1 to turn the fallback chain off (see the module docstring).
+STRICT_TLS_ENV = "COURSE_DATA_STRICT_TLS"
 
 #: Releases the course knows about, keyed by name.
 VARIANTS: dict[str, Variant] = {
@@ -124,6 +168,7 @@ VARIANTS: dict[str, Variant] = {
             sha256="50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229",
             folder="ml-100k",
             fmt="ml-100k",
+            mirrors=(_HF_MIRROR + "ml-100k.zip",),
         ),
         Variant(
             name="ml-1m",
@@ -132,6 +177,7 @@ VARIANTS: dict[str, Variant] = {
             sha256="a6898adb50b9ca05aa231689da44c217cb524e7ebd39d264c56e2832f2c54e20",
             folder="ml-1m",
             fmt="ml-1m",
+            mirrors=(_HF_MIRROR + "ml-1m.zip",),
         ),
         Variant(
             name="ml-25m",
@@ -256,7 +302,44 @@ def cache_dir(data_dir: str | os.PathLike | None = None) -> Path:
 
 
 class _Unavailable(Exception):
-    """A source does not have the archive; the next source may."""
+    """A source does not have the archive; the next source may.
+
+    Attributes:
+        cause: ``"tls"`` (certificate or handshake failure), ``"connection"``
+            (DNS, refused, timeout, offline), ``"http"`` (an HTTP error
+            status) or ``"missing"`` (no such file in a mirror folder).
+        reason: A short human-readable reason.
+    """
+
+    def __init__(self, where: str, reason: str, cause: str = "missing"):
+        super().__init__(f"{where}: {reason}")
+        self.reason = reason
+        self.cause = cause
+
+
+def _strict_tls() -> bool:
+    """True when ``COURSE_DATA_STRICT_TLS`` turns the fallback chain off."""
+    return os.environ.get(STRICT_TLS_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _unverified_context() -> ssl.SSLContext:
+    """TLS without certificate or host-name checks, for sha256-pinned downloads only."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def _classify(exc: BaseException) -> tuple[str, str]:
+    """Turn a ``urlopen`` failure into ``(cause, reason)`` (see ``_Unavailable``)."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return "http", f"HTTP {exc.code} {exc.reason}"
+    reason = getattr(exc, "reason", exc)
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return "tls", f"certificate verification failed: {reason.verify_message or reason}"
+    if isinstance(reason, ssl.SSLError):
+        return "tls", f"TLS error: {reason}"
+    return "connection", str(reason)
 
 
 def _hash_name(v: Variant) -> tuple[str, str]:
@@ -324,17 +407,24 @@ def _mirror_source(v: Variant, mirror: str | os.PathLike | None) -> tuple[str, s
 
 
 def _copy_stream(
-    src: BinaryIO, total: int | None, dest: BinaryIO, algo: str, desc: str, progress: bool
+    src: BinaryIO, total: int | None, dest: BinaryIO, algo: str, desc: str, progress: bool, limit: int | None = None
 ) -> str:
-    """Copy ``src`` to ``dest`` with a progress bar; return the hex digest."""
+    """Copy ``src`` to ``dest`` with a progress bar; return the hex digest.
+
+    With ``limit``, stop reading once more than ``limit`` bytes came in: the
+    size check then refuses the file, and a server (or whoever sits on an
+    unverified connection) cannot fill the disk.
+    """
     from tqdm.auto import tqdm  # imported lazily: keeps `import course_lib.data` light
 
     h = hashlib.new(algo)
+    written = 0
     with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, disable=not progress) as bar:
-        while True:
+        while limit is None or written <= limit:
             chunk = src.read(_CHUNK)
             if not chunk:
                 break
+            written += len(chunk)
             try:
                 dest.write(chunk)
             except OSError as exc:  # keep "disk full" apart from network trouble
@@ -347,12 +437,18 @@ def _copy_stream(
     return h.hexdigest()
 
 
-def _download_to(v: Variant, kind: str, where: str, dest: BinaryIO, progress: bool) -> str:
+def _download_to(
+    v: Variant, kind: str, where: str, dest: BinaryIO, progress: bool, context: ssl.SSLContext | None = None
+) -> str:
     """Stream one source into ``dest``; return the digest.
+
+    Args:
+        context: TLS context for an ``https`` URL; ``None`` means Python's
+            default, which verifies certificates (and honours ``SSL_CERT_FILE``).
 
     Raises:
         _Unavailable: The source does not have the archive (missing file,
-            no connection, HTTP error).
+            certificate error, no connection, HTTP error).
         DataError: The transfer broke off mid-stream.
     """
     algo, _ = _hash_name(v)
@@ -360,18 +456,22 @@ def _download_to(v: Variant, kind: str, where: str, dest: BinaryIO, progress: bo
     if kind == "file":
         path = Path(where)
         if not path.is_file():
-            raise _Unavailable(f"{path} not found")
+            raise _Unavailable(str(path), "not found")
         with open(path, "rb") as src:
             return _copy_stream(src, path.stat().st_size, dest, algo, desc, progress)
     try:
-        resp = urllib.request.urlopen(where, timeout=60)
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-        raise _Unavailable(f"{where}: {getattr(exc, 'reason', exc)}") from exc
+        if context is None:
+            resp = urllib.request.urlopen(where, timeout=60)
+        else:
+            resp = urllib.request.urlopen(where, timeout=60, context=context)
+    except (urllib.error.URLError, ssl.SSLError, TimeoutError, ConnectionError) as exc:
+        cause, reason = _classify(exc)
+        raise _Unavailable(where, reason, cause) from exc
     try:
         with resp:
             length = resp.headers.get("Content-Length") if resp.headers is not None else None
             total = int(length) if length and str(length).isdigit() else v.size
-            return _copy_stream(resp, total, dest, algo, desc, progress)
+            return _copy_stream(resp, total, dest, algo, desc, progress, limit=v.size)
     except (OSError, http.client.HTTPException) as exc:  # reset, timeout, IncompleteRead
         raise DataError(
             f"download of {v.name} from {where} was interrupted ({exc!r}); "
@@ -379,51 +479,171 @@ def _download_to(v: Variant, kind: str, where: str, dest: BinaryIO, progress: bo
         ) from exc
 
 
+def _download_verified(
+    v: Variant, root: Path, kind: str, where: str, progress: bool, context: ssl.SSLContext | None = None
+) -> str | None:
+    """Download one source to a temp file, verify it, and only then move it into place.
+
+    Returns:
+        ``None`` once ``<root>/<name>.zip`` holds the verified archive, or why
+        the bytes were refused (size or checksum mismatch); a refused file is
+        deleted.
+
+    Raises:
+        _Unavailable: The source does not have the archive.
+        DataError: Interrupted transfer, or the cache cannot be written.
+    """
+    fd, tmp_name = tempfile.mkstemp(dir=root, prefix=f".{v.name}.part-")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            digest = _download_to(v, kind, where, out, progress, context)
+        problem = _verify(v, tmp, digest)
+        if problem:
+            return problem
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a shared cache needs it readable
+        os.replace(tmp, root / f"{v.name}.zip")  # atomic: the cache only ever holds a verified zip
+        return None
+    except OSError as exc:
+        raise DataError(
+            f"could not write {v.name}.zip into {root} ({exc}); nothing was kept. Free some disk "
+            "space or set COURSE_DATA_DIR to a writable folder."
+        ) from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _refused(v: Variant, where: str, problem: str) -> DataError:
+    deleted = "partial" if problem.startswith("size") else "corrupt"
+    return DataError(
+        f"{v.name}.zip from {where}: {problem}; the {deleted} file was deleted; run again. "
+        "If it fails again, the source copy is bad: replace the mirror file or unset "
+        "COURSE_DATA_MIRROR."
+    )
+
+
+def _use_a_mirror(v: Variant) -> str:
+    return (
+        f"set COURSE_DATA_MIRROR to a folder holding {v.name}.zip (e.g. one copied from a USB stick or a "
+        "classmate) or to an http(s) URL prefix serving it"
+    )
+
+
+def _fallbacks(v: Variant, cause: str) -> list[tuple[str, str, ssl.SSLContext | None]]:
+    """The steps after GroupLens failed: ``(description, url, tls context)``.
+
+    Public mirrors (verified TLS) after a certificate, connection or HTTP
+    error; GroupLens without certificate verification after a certificate
+    error, and only for a release with a pinned sha256.
+    """
+    if cause not in ("tls", "connection", "http"):
+        return []
+    steps: list[tuple[str, str, ssl.SSLContext | None]] = [(f"the public mirror {u}", u, None) for u in v.mirrors]
+    if cause == "tls" and v.unverified_retry_allowed:
+        steps.append(("GroupLens again without certificate verification", v.url, _unverified_context()))
+    return steps
+
+
+def _chain_words(v: Variant) -> str:
+    """The fallback chain after a certificate error, in words ("" if there is none)."""
+    parts = []
+    if v.mirrors:
+        parts.append("its public mirror" + ("s" if len(v.mirrors) > 1 else ""))
+    if v.unverified_retry_allowed:
+        parts.append("GroupLens without certificate verification")
+    return " and then ".join(parts)
+
+
+def _md5_only_note(v: Variant) -> str:
+    return (
+        f"GroupLens was not retried without certificate verification: the registry pins only an md5 "
+        f"for {v.name}, and an md5 cannot vouch for a file fetched over an unverified connection. "
+        f"To allow it, first pin the archive's sha256 (Variant.sha256 in course_lib/data.py), computed "
+        "from a copy you trust"
+    )
+
+
 def _obtain(v: Variant, root: Path, mirror: str | os.PathLike | None, progress: bool) -> Path:
-    """Fetch the archive from the mirror or GroupLens into ``<root>/<name>.zip``."""
+    """Fetch the archive from the mirror, GroupLens or the fallback chain into ``<root>/<name>.zip``."""
+    final = root / f"{v.name}.zip"
+    algo, _ = _hash_name(v)
+    failures: list[str] = []
+
+    # 1. COURSE_DATA_MIRROR / mirror=, then 2. GroupLens over verified TLS.
     sources: list[tuple[str, str]] = []
     m = _mirror_source(v, mirror)
     if m is not None:
         sources.append(m)
     sources.append(("url", v.url))
-
-    final = root / f"{v.name}.zip"
-    failures: list[str] = []
+    cause, reason = "missing", ""
     for kind, where in sources:
-        fd, tmp_name = tempfile.mkstemp(dir=root, prefix=f".{v.name}.part-")
-        tmp = Path(tmp_name)
         try:
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    digest = _download_to(v, kind, where, out, progress)
-            except _Unavailable as exc:
-                failures.append(str(exc))
-                continue
-            problem = _verify(v, tmp, digest)
-            if problem:
-                deleted = "partial" if problem.startswith("size") else "corrupt"
-                raise DataError(
-                    f"{v.name}.zip from {where}: {problem}; the {deleted} file was deleted; run again. "
-                    "If it fails again, the source copy is bad: replace the mirror file or unset "
-                    "COURSE_DATA_MIRROR."
-                )
-            os.chmod(tmp, 0o644)  # mkstemp makes it private; a shared cache needs it readable
-            os.replace(tmp, final)  # atomic: the cache only ever holds a verified zip
-            return final
-        except OSError as exc:
-            raise DataError(
-                f"could not write {v.name}.zip into {root} ({exc}); nothing was kept. Free some disk "
-                "space or set COURSE_DATA_DIR to a writable folder."
-            ) from exc
-        finally:
-            tmp.unlink(missing_ok=True)
+            problem = _download_verified(v, root, kind, where, progress)
+        except _Unavailable as exc:
+            failures.append(str(exc))
+            cause, reason = exc.cause, exc.reason  # the last one is GroupLens'
+            continue
+        if problem:
+            raise _refused(v, where, problem)
+        return final
 
+    # 3. GroupLens failed: the fallback chain, unless the opt-out forbids it.
+    strict = _strict_tls()
+    if strict and cause == "tls":
+        tried = "\n  ".join(failures)
+        options = [_use_a_mirror(v)]
+        chain = _chain_words(v)
+        if chain:
+            options.append(
+                f"unset {STRICT_TLS_ENV} to let the course try {chain} (a download is kept only if its "
+                f"{algo} matches the course's registry)"
+            )
+        options.append("run again once GroupLens has renewed its certificate")
+        raise DataError(
+            f"could not download {v.name}; tried:\n  {tried}\n"
+            f"GroupLens' certificate failed verification and {STRICT_TLS_ENV}=1 stops the fetch there. "
+            f"To go on: {'; or '.join(options)}."
+        )
+    steps = [] if strict else _fallbacks(v, cause)  # the opt-out: no public mirror, no unverified retry
+    previous = f"GroupLens ({v.url})"
+    for desc, url, context in steps:
+        print(
+            f"{v.name}: {previous} failed ({reason}); trying {desc}, kept only if its {algo} matches "
+            "the course's registry",
+            file=sys.stderr,
+        )
+        try:
+            problem = _download_verified(v, root, "url", url, progress, context)
+        except _Unavailable as exc:
+            failures.append(str(exc))
+            previous, reason = desc, exc.reason
+            continue
+        if problem is None:
+            return final
+        if context is not None:  # bytes that came over an unverified connection
+            raise DataError(
+                f"{v.name}.zip from {url}, fetched without certificate verification after GroupLens' "
+                f"certificate failed, does not match the course's registry ({problem}); it was refused "
+                "and deleted, nothing was kept. The connection may be intercepted, or GroupLens changed "
+                "the file: do not work around this check. Instead, set COURSE_DATA_MIRROR to a copy you "
+                f"trust (a folder holding {v.name}.zip, e.g. from a USB stick, or an http(s) URL prefix "
+                "serving it), or run again from another network."
+            )
+        failures.append(f"{url}: {problem}; refused and deleted")
+        previous, reason = desc, f"{problem}; refused and deleted"
+
+    if cause == "tls" and not v.unverified_retry_allowed:
+        failures.append(_md5_only_note(v))
     tried = "\n  ".join(failures)
+    if cause == "tls":
+        raise DataError(
+            f"could not download {v.name}; tried:\n  {tried}\n"
+            f"GroupLens' certificate failed verification. To go on: {_use_a_mirror(v)}, then run again; "
+            "or run again once GroupLens has renewed its certificate."
+        )
     raise DataError(
         f"could not download {v.name}; tried:\n  {tried}\n"
-        f"Check your internet connection, or set COURSE_DATA_MIRROR to a folder "
-        f"holding {v.name}.zip (e.g. one copied from a USB stick or a classmate) or to an http(s) URL "
-        f"prefix serving it, then run again."
+        f"Check your internet connection, or {_use_a_mirror(v)}, then run again."
     )
 
 
@@ -491,13 +711,22 @@ def fetch(
             prefix; defaults to ``COURSE_DATA_MIRROR``. Tried before GroupLens.
         progress: Show a download progress bar.
 
+    If GroupLens fails for a certificate, connection or HTTP reason, the
+    fallback chain of the module docstring runs (public mirrors, then, after
+    a certificate error, GroupLens without certificate verification), each
+    step announced in one line on stderr; ``COURSE_DATA_STRICT_TLS=1`` turns
+    it off. Whatever the source, only an archive whose checksum matches the
+    registry is kept.
+
     Returns:
         The extracted folder ``<cache>/<variant>/``.
 
     Raises:
         ValueError: Unknown variant name.
-        DataError: Offline, bad checksum, corrupt or unsafe archive, cache not
-            writable, or missing mirror path. Nothing partial is left behind.
+        DataError: Offline, certificate error with no way left (or with
+            ``COURSE_DATA_STRICT_TLS=1``), bad checksum, corrupt or unsafe
+            archive, cache not writable, or missing mirror path. Nothing
+            partial is left behind.
     """
     from filelock import FileLock
 

@@ -5,8 +5,11 @@ and ``make bench`` share (the lesson with fewer seeds):
 
 - ``branch_grid``: the 2 x 2 of (deep inputs: embeddings only / + rating
   statistics) x (deep alone / Wide&Deep), plus the wide model, over seeds;
-  ``summarize`` and ``margin_in_sd`` turn it into mean +- sample std and a
-  difference in pooled standard deviations.
+  ``summarize`` turns it into mean +- sample std, and ``course_lib.compare``
+  gives each difference the course's verdict. ``ensemble_runs`` is its
+  baseline: the wide and the deep model trained apart, their logits blended;
+  ``seen_unseen_runs`` splits the test rows by whether their movie x history
+  cross was seen in training.
 - ``cross_ablation``: which of the wide branch's crosses carries the gain,
   with ``pair_support`` (how often each movie x history pair repeats).
 - ``planted_rules_experiment``: the mechanism on synthetic data.
@@ -52,7 +55,7 @@ def score_on_test(result, data) -> dict[str, float]:
 
 
 def branch_grid(data, seeds=(1, 2, 3), inputs=GRID_INPUTS, models=GRID_MODELS, wide_seeds=None,
-                keep: int | None = None) -> tuple[pd.DataFrame, dict]:
+                keep: int | None = None, logits: dict | None = None) -> tuple[pd.DataFrame, dict]:
     """Train the 2 x 2 (deep inputs x deep / Wide&Deep) and the wide model over seeds.
 
     Every model is ``course_lib.train.course_model`` with the course's one
@@ -68,6 +71,11 @@ def branch_grid(data, seeds=(1, 2, 3), inputs=GRID_INPUTS, models=GRID_MODELS, w
             It ignores ``deep_inputs`` and starts from zeros, so its seeds
             differ only in the shuffling.
         keep: Keep the ``TrainResult`` of this seed (for curves and explorers).
+        logits: A dict to fill, if given, with every run's branch logits on
+            the validation and test rows (``run_logits``), keyed like the
+            table: ``(model, deep_inputs, seed)``. ``ensemble_runs`` and
+            ``seen_unseen_runs`` read it instead of loading each model again.
+            The table is the same with or without it.
 
     Returns:
         ``(runs, kept)``: one row per run (``model``, ``deep_inputs``, ``seed``,
@@ -87,7 +95,112 @@ def branch_grid(data, seeds=(1, 2, 3), inputs=GRID_INPUTS, models=GRID_MODELS, w
                          "epochs_run": len(res.history), "val_auc": res.val_auc, **score_on_test(res, data)})
             if seed == keep:
                 kept[(model, deep_inputs)] = res
+            if logits is not None:
+                logits[(model, deep_inputs, seed)] = run_logits(res, data)
     return pd.DataFrame(rows), kept
+
+
+def run_logits(result, data, splits=("val", "test")) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """A trained model's ``(wide_logit, deep_logit)`` on the rows of each split
+    (zeros for an absent branch: ``branch_logits``)."""
+    return {split: branch_logits(result.model, getattr(data, split), result.spec) for split in splits}
+
+
+def _grid_logits(data, logits: dict | None, model: str, deep_inputs: str, seed: int) -> dict:
+    """One run's logits from ``logits`` (``branch_grid(..., logits=...)``), else from the model cache."""
+    key = (model, deep_inputs, seed)
+    if logits is None or key not in logits:
+        from course_lib.train import course_model
+
+        kwargs = {} if model == "wide" else {"deep_inputs": deep_inputs}
+        found = run_logits(course_model(data, model, seed=seed, **kwargs), data)
+        if logits is None:
+            return found
+        logits[key] = found
+    return logits[key]
+
+
+#: Blend weights of the ensemble baseline (weight of the wide model's logit).
+BLENDS = tuple(np.round(np.linspace(0.0, 1.0, 21), 2))
+
+
+def ensemble_runs(data, seeds=(1, 2, 3), inputs=GRID_INPUTS, blends=BLENDS, logits: dict | None = None
+                  ) -> pd.DataFrame:
+    """The ensemble baseline: the wide model and a deep model trained apart, their logits blended.
+
+    For each deep-input setting and seed ``s``, the wide model of seed ``s``
+    and the deep model of seed ``s`` (``course_model``: cached, nothing is
+    trained when the 2 x 2 has run) give a logit per row; the ensemble's logit
+    is ``widgets.combine_logits(wide, deep, True, True, blend)`` (the branch
+    explorer's *Separately trained* mode), at the ``blend`` in ``blends``
+    with the highest validation ROC AUC (the first, on a tie). That blend is
+    then scored once on the test rows. Joint Wide&Deep is the same two kinds
+    of branch trained together, on one loss.
+
+    Only ROC AUC is reported: the blended logit is not calibrated (at 0.5 it
+    adds two logits that each already fit the labels alone).
+
+    Args:
+        data: ``course_lib.prepare.course_data()``.
+        seeds: Seeds; ensemble ``s`` pairs the wide and the deep model of seed ``s``.
+        inputs: What the deep model sees (keys of ``features.DEEP_INPUTS``).
+        blends: Candidate weights of the wide logit, in [0, 1] (0: deep alone, 1: wide alone).
+        logits: ``branch_grid(..., logits=...)`` output, to predict nothing twice.
+
+    Returns:
+        One row per (deep_inputs, seed): ``model`` ("ensemble"), ``deep_inputs``,
+        ``seed``, the chosen ``blend``, its ``val_auc`` and the test ``roc_auc``
+        (rounded to 4 digits, as ``score_on_test``), shaped like ``branch_grid``'s runs.
+    """
+    from course_lib.metrics import auc
+    from course_lib.widgets import combine_logits
+
+    y_val, y_test = data.val[LABEL].to_numpy(), data.test[LABEL].to_numpy()
+    rows = []
+    for deep_inputs in inputs:
+        for seed in seeds:
+            wide = _grid_logits(data, logits, "wide", "-", seed)
+            deep = _grid_logits(data, logits, "deep", deep_inputs, seed)
+            blend_logit = lambda split, b: combine_logits(wide[split][0], deep[split][1], True, True, b)  # noqa: E731
+            val = [auc(y_val, blend_logit("val", b)) for b in blends]
+            best = int(np.argmax(val))
+            rows.append({"model": "ensemble", "deep_inputs": deep_inputs, "seed": seed,
+                         "blend": float(blends[best]), "val_auc": round(val[best], 4),
+                         "roc_auc": round(auc(y_test, blend_logit("test", blends[best])), 4)})
+    return pd.DataFrame(rows)
+
+
+def seen_unseen_runs(data, seeds=(1, 2, 3), deep_inputs: str = "embeddings", models=("wide", "deep", "wide_deep"),
+                     logits: dict | None = None) -> pd.DataFrame:
+    """Test ROC AUC of each model and seed on the rows whose movie x history cross was seen
+    in training, and on the rest (``explain.seen_cross``).
+
+    Args:
+        data: ``course_data()``.
+        seeds: Seeds.
+        deep_inputs: What the deep branch sees (the wide model has no deep branch).
+        models: Which models (``course_model`` branches).
+        logits: ``branch_grid(..., logits=...)`` output, to predict nothing twice.
+
+    Returns:
+        One row per (model, seed, rows): ``rows`` is "seen" or "unseen", ``n``
+        the number of test rows, ``roc_auc`` rounded to 4 digits.
+    """
+    from course_lib.explain import seen_cross
+    from course_lib.metrics import auc
+
+    test = data.test
+    seen = seen_cross(test, data.train)
+    y = test[LABEL].to_numpy()
+    rows = []
+    for model in models:
+        for seed in seeds:
+            wide, deep = _grid_logits(data, logits, model, "-" if model == "wide" else deep_inputs, seed)["test"]
+            score = wide + deep
+            for name, mask in (("seen", seen), ("unseen", ~seen)):
+                rows.append({"model": model, "seed": seed, "rows": name, "n": int(mask.sum()),
+                             "roc_auc": round(auc(y[mask], score[mask]), 4)})
+    return pd.DataFrame(rows)
 
 
 def grid_table(runs: pd.DataFrame, metric: str = "roc_auc", digits: int = 4) -> pd.DataFrame:
@@ -186,38 +299,10 @@ def plot_grid(runs: pd.DataFrame, baselines: dict[str, float] | None = None, ax=
     return ax
 
 
-def pooled_sd(s1: float, s2: float) -> float:
-    """The pooled standard deviation of two cells with the same number of seeds: sqrt((s1^2 + s2^2) / 2)."""
-    return float(np.sqrt((s1 ** 2 + s2 ** 2) / 2))
-
-
 def summarize(results: pd.DataFrame, by, metric: str = "roc_auc") -> pd.DataFrame:
     """Mean, sample std (ddof=1) and number of seeds of ``metric`` per group."""
     out = results.groupby(by, sort=False)[metric].agg(mean="mean", std=lambda s: s.std(ddof=1), seeds="count")
     return out
-
-
-def margin_in_sd(results: pd.DataFrame, a: dict, b: dict, metric: str = "roc_auc") -> dict[str, float]:
-    """Mean difference ``a - b`` and its size in pooled standard deviations.
-
-    Args:
-        results: One row per run (e.g. ``branch_grid`` output).
-        a, b: Column -> value filters selecting the two cells, e.g.
-            ``{"model": "wide_deep", "deep_inputs": "embeddings"}``.
-
-    Returns:
-        ``diff``, ``pooled_sd`` and ``in_sd`` (diff / pooled_sd).
-    """
-    def cell(sel):
-        mask = np.logical_and.reduce([results[k] == v for k, v in sel.items()])
-        values = results.loc[mask, metric]
-        if len(values) < 2:
-            raise ValueError(f"cell {sel} has {len(values)} run(s); a spread needs at least 2 seeds.")
-        return values
-    va, vb = cell(a), cell(b)
-    sd = pooled_sd(va.std(ddof=1), vb.std(ddof=1))
-    diff = float(va.mean() - vb.mean())
-    return {"diff": diff, "pooled_sd": sd, "in_sd": diff / sd if sd > 0 else float("inf")}
 
 
 def pair_support(features: pd.DataFrame) -> pd.DataFrame:

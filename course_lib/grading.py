@@ -15,8 +15,9 @@ docs/instructors.md). Three jobs:
   where bubblewrap is missing it warns loudly that grading is unsandboxed.
 - **Learner copy.** ``write_student_copy`` writes the course as learners get it:
   the git-tracked files minus the instructor-only ones (``STUDENT_EXCLUDE``).
-- **Rubric figures.** ``rubric_figures`` / ``stored_figure`` let a test check
-  that the figures the mark scheme quotes are the ones the lessons print.
+- **Rubric figures.** ``rubric_figures`` / ``stored_figure`` (and
+  ``rubric_verdicts`` / ``stored_verdict``) let a test check that the
+  figures and verdicts the mark scheme quotes are the ones the lessons print.
 
 Command line: ``python -m course_lib.grading kernel CONNECTION_FILE`` (the
 kernelspec's argv) and ``python -m course_lib.grading student DEST``.
@@ -302,19 +303,31 @@ def write_student_copy(dest: str | os.PathLike, repo: str | os.PathLike | None =
 
 FIGURE_ROW = re.compile(r"^\|\s*`(?P<key>[^`]+)`\s*\|\s*(?P<notebook>[\w./-]+\.ipynb)\s*\|\s*(?P<value>[+-]?\d+\.\d+)\s*\|",
                         re.M)
+#: A verdict row of the table: ``| `key` | notebook | better / worse / not distinguishable |``.
+VERDICT_ROW = re.compile(r"^\|\s*`(?P<key>[^`]+)`\s*\|\s*(?P<notebook>[\w./-]+\.ipynb)\s*\|\s*"
+                         r"(?P<value>better|worse|not distinguishable)\s*\|", re.M)
 #: A number in a printed line (``key #n`` counts these, integers included).
 NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
 #: A figure as the rubric quotes it (decimals only).
 FIGURE = re.compile(r"[+-]?\d+\.\d+")
+#: The verdicts of course_lib.compare, as a printed Verdict ends.
+VERDICTS = ("not distinguishable", "better", "worse")
 
 
 def rubric_figures(text: str) -> list[dict]:
     """The figure table of a mark scheme: rows ``| `key` | notebook | value |``.
 
     A key is the start of a line the notebook prints; ``key #n`` means the
-    n-th number after it (default the first).
+    n-th number after it (default the first); ``head >> key`` means the first
+    line starting with ``key`` after a line starting with ``head`` (for a
+    comparison printed over several lines).
     """
     return [m.groupdict() for m in FIGURE_ROW.finditer(text)]
+
+
+def rubric_verdicts(text: str) -> list[dict]:
+    """The verdict rows of a mark scheme's table: ``| `key` | notebook | verdict |`` (keys as in figures)."""
+    return [m.groupdict() for m in VERDICT_ROW.finditer(text)]
 
 
 def _output_lines(notebook: dict) -> list[str]:
@@ -326,6 +339,22 @@ def _output_lines(notebook: dict) -> list[str]:
     return lines
 
 
+def _stored_rest(notebook_path: str | os.PathLike, label: str, numbers_needed: int = 0) -> str | None:
+    """What follows the key on the first stored output line it names (with enough numbers), or None."""
+    *heads, last = label.split(" >> ")
+    with open(notebook_path, encoding="utf-8") as fh:
+        lines = [line.strip() for line in _output_lines(json.load(fh))]
+    start = 0
+    for head in heads:
+        start = next((i + 1 for i in range(start, len(lines)) if lines[i].startswith(head)), None)
+        if start is None:
+            return None
+    for line in lines[start:]:
+        if line.startswith(last) and len(NUMBER.findall(line[len(last):])) >= numbers_needed:
+            return line[len(last):]
+    return None
+
+
 def stored_figure(notebook_path: str | os.PathLike, key: str) -> str:
     """The figure ``key`` names in the stored outputs of a notebook, as printed.
 
@@ -334,15 +363,26 @@ def stored_figure(notebook_path: str | os.PathLike, key: str) -> str:
     """
     label, _, nth = key.partition(" #")
     nth = int(nth) if nth else 1
-    with open(notebook_path, encoding="utf-8") as fh:
-        notebook = json.load(fh)
-    for line in _output_lines(notebook):
-        if line.strip().startswith(label):
-            numbers = NUMBER.findall(line.strip()[len(label):])
-            if len(numbers) >= nth:
-                return numbers[nth - 1]
-    raise KeyError(f"no stored output line of {notebook_path} starts with {label!r} and has {nth} number(s) "
-                   "after it; re-run the lesson or update the key in the mark scheme's figure table.")
+    rest = _stored_rest(notebook_path, label, nth)
+    if rest is None:
+        raise KeyError(f"no stored output line of {notebook_path} starts with {label!r} and has {nth} number(s) "
+                       "after it; re-run the lesson or update the key in the mark scheme's figure table.")
+    return NUMBER.findall(rest)[nth - 1]
+
+
+def stored_verdict(notebook_path: str | os.PathLike, key: str) -> str:
+    """The verdict (``course_lib.compare``: better / worse / not distinguishable) on the line ``key`` names.
+
+    Raises:
+        KeyError: No output line starts with the key, or it prints no verdict.
+    """
+    label = key.partition(" #")[0]
+    rest = _stored_rest(notebook_path, label)
+    found = [v for v in VERDICTS if rest is not None and v in rest]
+    if not found:
+        raise KeyError(f"no stored output line of {notebook_path} starts with {label!r} and prints a verdict; "
+                       "re-run the lesson or update the key in the mark scheme's table.")
+    return found[0]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -92,3 +92,26 @@ def bootstrap_auc_gap(honest: pd.DataFrame, leaky: pd.DataFrame, score: str = "s
         a_h, a_l = (roc_auc_score(y, s, sample_weight=times[np.searchsorted(users, u)]) for u, y, s in parts)
         gaps[b] = a_l - a_h
     return gaps
+
+
+def leak_verdict(honest: pd.DataFrame, leaky: pd.DataFrame, score: str = "score", n_boot: int = 200,
+                 seed: int = 0):
+    """The course's rule over users (``course_lib.compare``) for a leaky pipeline's reported AUC.
+
+    Each pipeline is one deterministic fit (no seed spread), so the users are
+    the noise: the verdict is "better" when the central 95 % of the paired
+    bootstrap gaps (``bootstrap_auc_gap``) lies above 0 -- the leak *reports*
+    a higher AUC than the choice of users explains --, "worse" when below,
+    else "not distinguishable". A draw recomputes two AUCs over every test
+    row, so the default is 200 draws, not ``compare.BOOTSTRAP_SAMPLES``.
+
+    Returns:
+        A ``compare.Verdict``: leaky AUC minus honest AUC, and the interval.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    from course_lib.compare import bootstrap_verdict
+
+    gaps = bootstrap_auc_gap(honest, leaky, score=score, n_boot=n_boot, seed=seed)
+    diff = float(roc_auc_score(leaky["liked"], leaky[score]) - roc_auc_score(honest["liked"], honest[score]))
+    return bootstrap_verdict(diff, gaps)

@@ -82,8 +82,11 @@ def segment_report(frame: pd.DataFrame, scores: dict[str, np.ndarray], segment: 
     return pd.DataFrame(rows).set_index(segment)
 
 
-def hit_rate_and_ndcg(ranked: dict[int, list[int]], relevant: dict[int, set[int]], k: int = 10) -> dict[str, float]:
-    """HR@k and NDCG@k averaged over users with at least one relevant item.
+def per_user_hits(ranked: dict[int, list[int]], relevant: dict[int, set[int]], k: int = 10) -> pd.DataFrame:
+    """Each user's hit@k (0/1) and NDCG@k, for users with at least one relevant item.
+
+    The per-user values are what ``compare.compare_users`` resamples;
+    ``hit_rate_and_ndcg`` is their mean.
 
     Args:
         ranked: User -> recommended movie ids, best first (already-rated
@@ -91,20 +94,25 @@ def hit_rate_and_ndcg(ranked: dict[int, list[int]], relevant: dict[int, set[int]
         relevant: User -> the movies they went on to like (the test set).
         k: Cut-off.
     """
-    hits, ndcgs = [], []
+    rows = {}
     for user, rel in relevant.items():
         if not rel:
             continue
         top = list(ranked.get(user, []))[:k]
         gains = [1.0 if m in rel else 0.0 for m in top]
-        hits.append(1.0 if any(gains) else 0.0)
         dcg = sum(g / np.log2(i + 2) for i, g in enumerate(gains))
         ideal = sum(1.0 / np.log2(i + 2) for i in range(min(len(rel), k)))
-        ndcgs.append(dcg / ideal)
-    if not hits:
+        rows[user] = (1.0 if any(gains) else 0.0, dcg / ideal)
+    if not rows:
         raise ValueError("no user has a relevant test item; nothing to rank.")
-    return {f"hr@{k}": round(float(np.mean(hits)), 4), f"ndcg@{k}": round(float(np.mean(ndcgs)), 4),
-            "users": len(hits)}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=[f"hr@{k}", f"ndcg@{k}"]).rename_axis("user_id")
+
+
+def hit_rate_and_ndcg(ranked: dict[int, list[int]], relevant: dict[int, set[int]], k: int = 10) -> dict[str, float]:
+    """HR@k and NDCG@k averaged over users with at least one relevant item (``per_user_hits``)."""
+    per_user = per_user_hits(ranked, relevant, k)
+    return {f"hr@{k}": round(float(per_user[f"hr@{k}"].mean()), 4),
+            f"ndcg@{k}": round(float(per_user[f"ndcg@{k}"].mean()), 4), "users": len(per_user)}
 
 
 def calibration_table(y_true, y_prob, bins: int = 10) -> pd.DataFrame:
@@ -117,3 +125,35 @@ def calibration_table(y_true, y_prob, bins: int = 10) -> pd.DataFrame:
     out = table.groupby("bin").agg(rows=("observed", "size"), predicted=("predicted", "mean"),
                                    observed=("observed", "mean"))
     return out.round(3)
+
+
+def per_user_auc(users, y_true, y_score) -> pd.Series:
+    """ROC AUC within each user's own rows: does the model order one user's movies? (lesson 02).
+
+    Pooled ROC AUC also rewards knowing *which users* rate generously and
+    which movies everyone likes; a recommender ranks movies for one user at a
+    time. Computed for all users at once from ranks (Mann-Whitney; ties count
+    one half, as in ``auc``).
+
+    Args:
+        users: The user id of each row.
+        y_true: 0/1 labels.
+        y_score: Scores (probabilities or logits: only the order counts).
+
+    Returns:
+        One AUC per user with both liked and not-liked rows (index: user id);
+        users with a single class are left out.
+    """
+    frame = pd.DataFrame({"user": np.asarray(users), "y": np.asarray(y_true, dtype=np.float64),
+                          "score": np.asarray(y_score, dtype=np.float64)})
+    if not frame["y"].isin((0.0, 1.0)).all():
+        raise ValueError("per_user_auc needs 0/1 labels.")
+    rank = frame.groupby("user")["score"].rank(method="average")
+    by_user = frame.assign(rank_of_liked=rank * frame["y"]).groupby("user")
+    liked, rows = by_user["y"].sum(), by_user["y"].size()
+    other = rows - liked
+    keep = (liked > 0) & (other > 0)
+    if not keep.any():
+        raise ValueError("no user has both liked and not-liked rows; per-user AUC is undefined.")
+    value = (by_user["rank_of_liked"].sum() - liked * (liked + 1) / 2) / (liked * other)
+    return value[keep].rename("roc_auc").rename_axis("user_id")

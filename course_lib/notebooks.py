@@ -57,3 +57,41 @@ def execute_in_place(path: str | os.PathLike, timeout: int = 900) -> float:
         Path(tmp).unlink(missing_ok=True)
         raise
     return seconds
+
+
+#: A lesson's core path ends at its first markdown heading that names this word.
+OPTIONAL_HEADING = "Optional"
+#: A learner's reading budget: words of markdown on each lesson's core path, and on all of them.
+CORE_WORDS_PER_LESSON = 1800
+CORE_WORDS_COURSE = 9000
+
+
+def core_words(path: str | os.PathLike) -> int:
+    """Words of markdown on a lesson's core path: every markdown cell before the first
+    heading (a line starting with ``#``) that contains "Optional".
+
+    A word is a run of non-blank characters, as a reader counts them; code cells do not count.
+    """
+    import json
+
+    cells = json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
+    words = 0
+    for cell in cells:
+        if cell["cell_type"] != "markdown":
+            continue
+        text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        if any(line.lstrip().startswith("#") and OPTIONAL_HEADING in line for line in text.splitlines()):
+            break
+        words += len(text.split())
+    return words
+
+
+if __name__ == "__main__":  # python -m course_lib.notebooks notebooks/*.ipynb: the reading budget
+    import sys
+
+    total = 0
+    for name in sys.argv[1:]:
+        n = core_words(name)
+        total += n
+        print(f"{n:6d}  {name}" + ("  (over budget)" if n > CORE_WORDS_PER_LESSON else ""))
+    print(f"{total:6d}  in all (budget {CORE_WORDS_PER_LESSON} per lesson, {CORE_WORDS_COURSE} in all)")

@@ -485,3 +485,36 @@ def popularity_evaluation(task: pd.DataFrame, users=None, k: int = 10) -> tuple[
         seen = rated.get(u, set())
         ranked[u] = [int(m) for m in order[:k + len(seen)] if m not in seen][:k]
     return hit_rate_and_ndcg(ranked, {u: relevant[u] for u in users}, k), ranked
+
+
+def list_sameness(lists: dict, catalogue_size: int | None = None) -> dict[str, float]:
+    """How alike the users' top-k lists are: over-generalization measured as what it is (lesson 02).
+
+    A model that generalizes too much gives everyone the same list, whatever
+    their taste.
+
+    Args:
+        lists: User -> recommended movie ids (e.g. the ``ranked`` lists of
+            ``ranking.RankingEvaluation``); no movie twice in one list.
+        catalogue_size: Number of movies that could be recommended (adds ``coverage``).
+
+    Returns:
+        ``shared``: titles two users' lists have in common, averaged over every
+        pair of users (0 = all lists differ; k = everyone gets the same list);
+        ``top_title_share``: share of users whose list holds the single most
+        common title; ``distinct``: distinct titles over all lists; and
+        ``coverage`` = distinct / ``catalogue_size`` when given.
+    """
+    sets = [set(int(m) for m in movies) for movies in lists.values()]
+    if len(sets) < 2:
+        raise ValueError(f"list_sameness needs the lists of at least 2 users, got {len(sets)}.")
+    if any(len(s) != len(list(movies)) for s, movies in zip(sets, lists.values())):
+        raise ValueError("a list holds the same movie twice.")
+    counts = pd.Series([m for s in sets for m in s], dtype=np.int64).value_counts()
+    n = len(sets)
+    out = {"shared": float((counts * (counts - 1)).sum() / (n * (n - 1))),
+           "top_title_share": float(counts.iloc[0] / n) if len(counts) else 0.0,
+           "distinct": int(len(counts))}
+    if catalogue_size is not None:
+        out["coverage"] = out["distinct"] / int(catalogue_size)
+    return out

@@ -131,3 +131,21 @@ def fetch_in_child(variant, data_dir, mirror, barrier, queue) -> None:
         queue.put(("ok", str(path), len(copies)))
     except BaseException as exc:  # report, don't hang the parent
         queue.put(("error", repr(exc), len(copies)))
+
+
+def assert_clean(cache: Path, name: str = "ml-latest-small") -> None:
+    """Nothing partial, temporary or corrupt is left for ``name``."""
+    if not cache.exists():
+        return
+    left = sorted(p.name for p in cache.iterdir() if p.name != f"{name}.lock" and not p.name.startswith(".write-test"))
+    assert left == [], f"cache not clean: {left}"
+    assert not list(cache.glob(".write-test*"))
+
+
+def assert_good_cache(cache: Path, v: Variant) -> None:
+    """Exactly one verified zip and one complete extraction, no temp files."""
+    names = sorted(p.name for p in cache.iterdir() if p.name != f"{v.name}.lock")
+    assert names == [v.name, f"{v.name}.zip"]
+    assert hashlib.sha256((cache / f"{v.name}.zip").read_bytes()).hexdigest() == v.sha256
+    assert (cache / v.name / ".verified").is_file()
+    assert (cache / v.name / "ratings.csv").is_file()

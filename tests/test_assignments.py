@@ -3,7 +3,7 @@
 The fast tests check ``course_lib.checks``, scan ``assignments/release``
 and the learner copy (``make student``) for leaked solutions, hidden tests
 and mark scheme, and check that the figures the a03 mark scheme quotes are
-the ones lessons 04/05 print. The slow tests (marked ``slow``, run by
+the ones lessons 04/06 print. The slow tests (marked ``slow``, run by
 default) work in a temporary copy of ``assignments/`` and drive the nbgrader
 command line exactly as docs/instructors.md tells an instructor to:
 regenerate the releases (they must equal the committed ones), autograde —
@@ -151,6 +151,26 @@ class TestChecks:
         assert frame.equals(checks.taste_clusters(seed=1)[0]) and len(clusters) == 96
         assert not frame.duplicated(["user_id", "movie_id"]).any()
 
+    def test_liked_histories(self):
+        import pandas as pd
+
+        likes = pd.DataFrame({"user_id": [1, 1, 1, 2, 2], "movie_id": [10, 20, 30, 10, 40],
+                              "liked": [1.0, 1.0, 0.0, 1.0, 1.0]})
+        rows = pd.DataFrame({"user_id": [1, 1, 2, 3], "movie_id": [10, 99, 40, 10]})
+        out = checks.liked_histories(rows, likes, length=3)
+        # Own movie left out, the user's liked movies in order, 0-padded; an unknown user gets zeros.
+        assert out.dtype == np.int64 and out.tolist() == [[20, 0, 0], [10, 20, 0], [10, 0, 0], [0, 0, 0]]
+        assert checks.liked_histories(rows.head(2), likes, length=1).tolist() == [[20], [10]]
+
+    def test_lookup_probe_rows_follow_the_lessons(self):
+        table = np.arange(10, dtype=np.float32).reshape(5, 2)
+        probe = checks.lookup_probe([42, 7, 1000], table)
+        # Row 0 padding (id 0), row 1 OOV, then the ids in order (course_lib.models.InputEncoder's layout).
+        rows = np.asarray(probe.get_layer("movie_lookup")(np.array([0, 5, 42, 7, 1000])))
+        assert rows.tolist() == [0, 1, 2, 3, 4]
+        with pytest.raises(ValueError, match=r"len\(movie_ids\) \+ 2"):
+            checks.lookup_probe([42, 7, 1000], table[:4])
+
 
 # ------------------------------------------------ static release checks ---
 
@@ -209,7 +229,7 @@ def memorization_cell() -> str:
 
 
 def test_mark_scheme_figures_match_the_lessons():
-    """Every figure the model answer and rubric quote is keyed to a lesson's stored output, and matches it."""
+    """Every figure and verdict the model answer and rubric quote is keyed to a lesson's stored output, and matches it."""
     text = memorization_cell()
     rows = grading.rubric_figures(text)
     assert len(rows) >= 3, "the a03 mark scheme lost its figure table"
@@ -219,26 +239,44 @@ def test_mark_scheme_figures_match_the_lessons():
             f"the a03 mark scheme quotes {row['key']!r} = {row['value']}, but {row['notebook']} now prints "
             f"{printed}: update the figure table and the model answer in "
             "assignments/source/a03_wide_and_deep (then regenerate the release).")
+    # Comparative claims quote the verdict of course_lib.compare that the lesson prints (issue 20).
+    verdicts = grading.rubric_verdicts(text)
+    assert {v["value"] for v in verdicts} >= {"better", "not distinguishable"}, verdicts
+    for row in verdicts:
+        printed = grading.stored_verdict(REPO / row["notebook"], row["key"])
+        assert printed == row["value"], (
+            f"the a03 mark scheme says {row['key']!r} is {row['value']!r}, but {row['notebook']} now prints "
+            f"{printed!r}: update the verdict table, the model answer and the rubric.")
     # The prose quotes only figures of the table (so none can drift unnoticed).
     table = {row["value"].lstrip("+") for row in rows}
-    prose = grading.FIGURE_ROW.sub("", text)
+    prose = grading.VERDICT_ROW.sub("", grading.FIGURE_ROW.sub("", text))
     quoted = {n.lstrip("+") for n in grading.FIGURE.findall(prose)}
     assert quoted <= table, f"the a03 model answer quotes figures not in its table: {sorted(quoted - table)}"
-    # Claims the course's numbers contradict (issue 12) stay out of the model answer.
+    # Claims the course's numbers contradict (issues 12 and 20) stay out of the model answer.
     answer = text.split("=== BEGIN MARK SCHEME ===")[0].lower()
     assert "l1 keeps" not in answer and "out-of-vocabulary" in answer
+    assert "measurable" not in answer and "not distinguishable" in answer and "pooled" not in answer
 
 
 def test_stored_figure_reads_keys(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("", outputs=[nbformat.v4.new_output(
-        "stream", name="stdout", text="W&D - deep (embeddings only): +0.0050\nheavy  17695  0.600  0.7650\n")])]
+        "stream", name="stdout", text="W&D - deep (embeddings only): +0.0050\nheavy  17695  0.600  0.7650\n"
+                                      "a vs b, hr@10\n    over seeds: +0.0073 (+1.1 SD): not distinguishable\n"
+                                      "c vs d, hr@10\n    over seeds: +0.0200 (+3.0 SD): better\n")])]
     path = tmp_path / "x.ipynb"
     nbformat.write(nb, path)
     assert grading.stored_figure(path, "W&D - deep (embeddings only)") == "+0.0050"
     assert grading.stored_figure(path, "heavy #3") == "0.7650"
+    assert grading.stored_figure(path, "c vs d >> over seeds: #2") == "+3.0"
+    assert grading.stored_verdict(path, "a vs b >> over seeds:") == "not distinguishable"
+    assert grading.stored_verdict(path, "c vs d >> over seeds: #2") == "better"
     with pytest.raises(KeyError, match="update the key"):
         grading.stored_figure(path, "light")
+    with pytest.raises(KeyError, match="prints a verdict"):
+        grading.stored_verdict(path, "heavy")
+    with pytest.raises(KeyError):
+        grading.stored_figure(path, "e vs f >> over seeds:")
 
 
 # ------------------------------------------------------------ learner copy ---
@@ -355,10 +393,11 @@ found["sandboxed"] = os.environ.get("COURSE_SANDBOXED")
 print(found)
 '''
 
-#: Wrong submissions sent through nbgrader end to end (one per assignment;
+#: Wrong submissions sent through nbgrader end to end (one or two per assignment;
 #: the rest are graded in-process by tests/test_autograder.py).
 E2E_WRONG = [("a01_crosses", "cross_int32_overflow"), ("a02_embeddings", "vectors_ignore_oov_slot"),
-             ("a03_wide_and_deep", "joint_naive_sigmoid")]
+             ("a02_embeddings", "pooled_uses_user_id"), ("a03_wide_and_deep", "joint_naive_sigmoid"),
+             ("a03_wide_and_deep", "norms_swapped")]
 WRONG_BY_NAME = {w.name: w for module in (wrong_a01, wrong_a02, wrong_a03) for w in module.WRONG}
 
 

@@ -119,12 +119,18 @@ def test_targets_read_pass_and_miss():
             "wide": {"roc_auc": {"mean": 0.75}}, "deep": {"roc_auc": {"mean": 0.80}},
             "wide_deep": {"roc_auc": {"mean": 0.81}}}},
         "latency": {"status": "ok", "p50_ms": 12.0},
-        "branches": {"status": "ok", "comparisons": {"wd_minus_deep_embeddings": {"in_sd": 1.5}}},
+        "branches": {"status": "ok", "comparisons": {"wd_minus_deep_embeddings": {
+            "verdict": "not distinguishable", "text": "+0.0030 (+1.5 SD): not distinguishable"}}},
+        "ranking": {"status": "ok", "popularity": {"hr@10": 0.3, "ndcg@10": 0.1},
+                    "summary": {"wide_deep": {"hr@10": {"mean": 0.45}, "ndcg@10": {"mean": 0.12}}}, "verdicts": {"wide_deep_vs_deep_hr@10_seeds": {
+            "verdict": "better", "text": "+0.0200 (+2.5 SD): better"}}},
     }
     targets = {t["key"]: t for t in evaluate_targets({"sections": sections})}
     assert targets["course_total_s"]["status"] == "MISS" and targets["course_total_s"]["margin"] == -60.0
-    assert targets["wd_minus_embedding_deep_sd"]["status"] == "MISS"
-    assert targets["wd_minus_embedding_deep_sd"]["margin"] == -0.5
+    # Verdict targets quote course_lib.compare's word, and its figure as the note.
+    assert targets["wd_vs_embedding_deep"]["status"] == "MISS"
+    assert targets["wd_vs_embedding_deep"]["note"] == "+0.0030 (+1.5 SD): not distinguishable"
+    assert targets["implicit_wide_gain"]["status"] == "PASS" and targets["implicit_wide_gain"]["value"] == "better"
     assert targets["wd_auc"]["status"] == "PASS"
     assert targets["top10_p50_ms"]["status"] == "PASS"
     assert targets["examples_per_s"]["status"] == "n/a"
@@ -248,3 +254,23 @@ def test_report_renders_failed_skipped_and_missing_sections_and_new_entries(monk
     share = slow["seconds"] / results["sections"]["course"]["total_seconds"]
     assert (f"The slowest notebook is {slow['notebook']} ({slow['seconds']:.0f} s, {share:.0%} of the total): "
             "Cut epochs") in md
+
+
+def test_branch_comparisons_are_the_rules_verdicts():
+    """make bench's 2 x 2 comparisons come from course_lib.compare, the helper the lessons use."""
+    import pandas as pd
+
+    from benchmarks.run import branch_comparisons, verdict_record
+
+    rows = [{"model": m, "deep_inputs": d, "seed": s, "roc_auc": base + 0.001 * s}
+            for (m, d, base) in (("deep", "embeddings", 0.70), ("wide_deep", "embeddings", 0.75),
+                                 ("deep", "statistics", 0.80), ("wide_deep", "statistics", 0.8005))
+            for s in (1, 2, 3)]
+    rows += [{"model": "ensemble", "deep_inputs": d, "seed": s, "roc_auc": base + 0.001 * s}
+             for d, base in (("embeddings", 0.76), ("statistics", 0.80)) for s in (1, 2, 3)]
+    c = {k: verdict_record(v) for k, v in branch_comparisons(pd.DataFrame(rows)).items()}
+    assert c["wd_minus_ensemble_embeddings"]["verdict"] == "worse"
+    assert c["wd_minus_ensemble_statistics"]["verdict"] == "not distinguishable"
+    assert c["wd_minus_deep_embeddings"]["verdict"] == "better"
+    assert c["wd_minus_deep_statistics"]["verdict"] == "not distinguishable"
+    assert c["statistics_gain_deep"]["in_sd"] == 100.0 and c["statistics_gain_deep"]["method"] == "seeds"

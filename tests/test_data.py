@@ -27,6 +27,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))  # so spawned children can import _archives
 
 import _archives as A  # noqa: E402
+from _archives import assert_clean, assert_good_cache  # noqa: E402
 
 from course_lib import data  # noqa: E402
 from course_lib.columns import GENRES, ITEM, NO_GENRE, RATING, TIMESTAMP, TITLE, USER, YEAR  # noqa: E402
@@ -91,24 +92,6 @@ class FakeResponse(io.BytesIO):
         if self.fail_after is not None and n is not None and n >= 0:
             n = min(n, self.fail_after - self.tell())
         return super().read(n)
-
-
-def assert_clean(cache: Path, name: str = "ml-latest-small") -> None:
-    """Nothing partial, temporary or corrupt is left for ``name``."""
-    if not cache.exists():
-        return
-    left = sorted(p.name for p in cache.iterdir() if p.name != f"{name}.lock" and not p.name.startswith(".write-test"))
-    assert left == [], f"cache not clean: {left}"
-    assert not list(cache.glob(".write-test*"))
-
-
-def assert_good_cache(cache: Path, v: data.Variant) -> None:
-    """Exactly one verified zip and one complete extraction, no temp files."""
-    names = sorted(p.name for p in cache.iterdir() if p.name != f"{v.name}.lock")
-    assert names == [v.name, f"{v.name}.zip"]
-    assert hashlib.sha256((cache / f"{v.name}.zip").read_bytes()).hexdigest() == v.sha256
-    assert (cache / v.name / ".verified").is_file()
-    assert (cache / v.name / "ratings.csv").is_file()
 
 
 # --- registry and cache folder -------------------------------------------------

@@ -86,18 +86,6 @@ def _fake_runs():
     return pd.DataFrame(rows)
 
 
-def test_pooled_sd_and_margin():
-    from course_lib.experiments import margin_in_sd, pooled_sd
-
-    assert pooled_sd(0.003, 0.004) == pytest.approx(np.sqrt((0.003 ** 2 + 0.004 ** 2) / 2))
-    m = margin_in_sd(_fake_runs(), {"model": "wide_deep", "deep_inputs": "embeddings"},
-                     {"model": "deep", "deep_inputs": "embeddings"})
-    assert m["diff"] == pytest.approx(0.006) and m["pooled_sd"] == pytest.approx(0.001)
-    assert m["in_sd"] == pytest.approx(6.0)
-    with pytest.raises(ValueError, match="at least 2 seeds"):
-        margin_in_sd(_fake_runs(), {"model": "wide"}, {"model": "deep", "deep_inputs": "embeddings"})
-
-
 def test_grid_table_reads_mean_and_sample_std():
     from course_lib.experiments import grid_table, summarize
 
@@ -143,3 +131,30 @@ def test_branch_grid_and_ablation_shapes(world):
         "movie_x_history", "genre_x_genre", "user_x_genre")}, grid_runs=runs)
     full = runs[(runs.model == "wide_deep") & (runs.seed == 1)]["roc_auc"].iloc[0]
     assert abl.set_index("wide crosses").loc["all three", "roc_auc"] == full
+
+
+@pytest.mark.slow
+def test_ensemble_and_seen_unseen_runs_reuse_the_grid_logits(world):
+    """The ensemble blends the grid's own models (blend 0: deep alone, 1: wide alone); no model is loaded twice."""
+    from course_lib.experiments import branch_grid, ensemble_runs, seen_unseen_runs
+
+    data, _ = world
+    logits = {}
+    runs, _ = branch_grid(data, seeds=(1, 2), inputs=("embeddings",), logits=logits)
+    assert set(logits) == {(m, i, s) for m, i in (("deep", "embeddings"), ("wide_deep", "embeddings"), ("wide", "-"))
+                           for s in (1, 2)}
+    assert all(len(logits[k]["test"][0]) == len(data.test) for k in logits)
+    ens = ensemble_runs(data, seeds=(1, 2), inputs=("embeddings",), logits=logits)
+    assert list(ens.columns) == ["model", "deep_inputs", "seed", "blend", "val_auc", "roc_auc"]
+    assert set(ens.model) == {"ensemble"} and ens.blend.between(0, 1).all()
+    for blend, model in ((0.0, "deep"), (1.0, "wide")):
+        alone = ensemble_runs(data, seeds=(1,), inputs=("embeddings",), blends=(blend,), logits=logits)
+        expected = runs[(runs.model == model) & (runs.seed == 1)].roc_auc.iloc[0]
+        assert abs(alone.roc_auc.iloc[0] - expected) <= 1e-4  # logits vs probabilities: the same order
+    # The grid's blend set includes both ends, so tuned on validation it is at least as good there.
+    ends = [ensemble_runs(data, seeds=(2,), inputs=("embeddings",), blends=(b,), logits=logits).val_auc.iloc[0]
+            for b in (0.0, 1.0)]
+    assert ens[ens.seed == 2].val_auc.iloc[0] >= max(ends)
+    # seen_unseen_runs needs both classes in each segment: this small world has a 1-row segment.
+    with pytest.raises(ValueError, match="one class"):
+        seen_unseen_runs(data, seeds=(1,), logits=logits)

@@ -166,7 +166,11 @@ GLOSSARY = REPO / "docs" / "glossary.md"
 #: Words the lessons use before (or without) defining them at length (issue 13).
 GLOSSARY_TERMS = ("ROC AUC", "Logit and sigmoid", "Log loss", "PR AUC", "HR@10 and NDCG@10", "FTRL and L1",
                   "Out-of-vocabulary ids", "PCA", "Embedding", "Cross feature",
-                  "Memorization and generalization", "Leakage")
+                  "Memorization and generalization", "Leakage",
+                  # issue 20: words the lessons used without defining them
+                  "Seed", "Pooled SD and the rule for better", "Bootstrap", "Early stopping", "Latent factors",
+                  "Over-generalization", "Ensemble", "Calibration", "Cold start", "Implicit feedback",
+                  "Negative sampling", "Retrieval and recall@N", "Sparrow RecSys")
 
 
 def _slug(heading: str) -> str:
@@ -204,3 +208,54 @@ def test_time_to_run_matches_the_last_bench(path):
     assert abs(quoted - measured) <= TOLERANCE * measured, (
         f"{path.name} says about {quoted:.0f} s but the last bench took {measured:.0f} s: "
         "run python -m benchmarks.lesson_times")
+
+
+def test_core_path_fits_a_learners_time():
+    """Each lesson's markdown before its "Optional" part is <= 1,800 words, the seven <= 9,000 (issue 20)."""
+    from course_lib.notebooks import CORE_WORDS_COURSE, CORE_WORDS_PER_LESSON, core_words
+
+    words = {p.name: core_words(p) for p in LESSONS}
+    over = {name: n for name, n in words.items() if n > CORE_WORDS_PER_LESSON}
+    assert not over, f"core paths over {CORE_WORDS_PER_LESSON} words: {over}; move side experiments to '## Optional'"
+    assert sum(words.values()) <= CORE_WORDS_COURSE, f"the core paths total {sum(words.values())} words: {words}"
+
+
+def test_core_words_stop_at_the_optional_heading(tmp_path):
+    from course_lib.notebooks import core_words
+
+    cells = [{"cell_type": "markdown", "source": "# Title\n\nfour words of prose", "metadata": {}},
+             {"cell_type": "code", "source": "x = 1 + 2  # not counted", "metadata": {}, "outputs": [],
+              "execution_count": None},
+             {"cell_type": "markdown", "source": "## Optional: more\n\nmany many words here", "metadata": {}},
+             {"cell_type": "markdown", "source": "also not counted", "metadata": {}}]
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    assert core_words(path) == 6  # "#", "Title", "four", "words", "of", "prose"
+
+
+@pytest.mark.parametrize("path", [p for p in LESSONS if p.name[:2] in ("01", "02", "04", "05", "06")],
+                         ids=lambda p: p.name)
+def test_model_lessons_ask_to_predict_before_running(path):
+    nb = _read(path)
+    assert any(c["cell_type"] == "markdown" and "Predict, then run" in _source(c) for c in nb["cells"]), (
+        f"{path.name}: ask one 'Predict, then run:' question before a decisive cell")
+
+
+#: Lessons that write a model in visible Keras code before using the library's (issue 20).
+VISIBLE_MODELS = {"01": "wide", "02": "deep", "04": "train_step"}
+
+
+@pytest.mark.parametrize("number", sorted(VISIBLE_MODELS))
+def test_models_are_shown_before_they_are_reused(number):
+    """Lessons 01/02 define their model from keras layers, 04 its joint model's train_step, and each
+    checks it against the library version (largest |dp| asserted)."""
+    path = next(p for p in LESSONS if p.name.startswith(number))
+    code = [_source(c) for c in _code_cells(_read(path))]
+    defining = [i for i, src in enumerate(code) if "layers.Embedding(" in src or "def train_step" in src]
+    assert defining, f"{path.name}: no notebook cell defines the model in Keras code"
+    assert not any("build_wide_deep(" in src for src in code[:defining[0]]), (
+        f"{path.name}: the library builder is used before the model is shown")
+    if VISIBLE_MODELS[number] == "train_step":
+        assert any("def train_step" in src and "GradientTape" in src for src in code)
+    assert any("1e-5" in src and "assert" in src for src in code[defining[0]:]), (
+        f"{path.name}: the visible model is not checked against the library version (|dp| <= 1e-5)")

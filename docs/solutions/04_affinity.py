@@ -14,6 +14,7 @@ course_lib.setup_notebook(seed=42)
 import pandas as pd  # noqa: E402
 
 from course_lib import experiments as X  # noqa: E402
+from course_lib.compare import compare_runs  # noqa: E402
 from course_lib.models import build_wide_deep  # noqa: E402
 from course_lib.prepare import course_data  # noqa: E402
 from course_lib.train import train_model  # noqa: E402
@@ -30,11 +31,15 @@ for setting, numeric in settings.items():
                          **X.score_on_test(res, data)})
 runs = pd.DataFrame(rows)
 print(X.grid_table(runs).to_string())
-gain = {s: X.margin_in_sd(runs, {"model": "wide_deep", "deep_inputs": s}, {"model": "deep", "deep_inputs": s})
+gain = {s: compare_runs(runs, {"model": "wide_deep", "deep_inputs": s}, {"model": "deep", "deep_inputs": s})
         for s in settings}
 for s, g in gain.items():
-    print(f"{s:>22}: W&D - deep = {g['diff']:+.4f} ({g['in_sd']:+.1f} pooled SD)")
+    print(f"{s:>22}: W&D - deep = {g}")
 
-# What we find: one statistic, the numeric twin of the user x genre cross,
-# absorbs most of the wide branch's gain.
-assert gain["+ user_genre_affinity"]["diff"] < gain["embeddings only"]["diff"]
+# What we find (seeds 1-3, the course's rule): one statistic, the numeric twin of the
+# user x genre cross, absorbs the wide branch's gain. Without it W&D is better than deep
+# (+0.0048); with it the two are not distinguishable, and deep alone (0.8049) is almost
+# where all ten numeric features take it in lesson 04 (0.8054).
+assert gain["+ user_genre_affinity"].diff < gain["embeddings only"].diff
+assert gain["embeddings only"].verdict == "better"
+assert gain["+ user_genre_affinity"].verdict == "not distinguishable"

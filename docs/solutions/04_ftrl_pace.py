@@ -12,6 +12,7 @@ import pandas as pd  # noqa: E402
 
 from course_lib import experiments as X  # noqa: E402
 from course_lib import models  # noqa: E402
+from course_lib.compare import compare_runs  # noqa: E402
 from course_lib.features import DEEP_INPUTS  # noqa: E402
 from course_lib.prepare import course_data  # noqa: E402
 from course_lib.train import course_model, train_model  # noqa: E402
@@ -31,15 +32,17 @@ for deep_inputs in ("embeddings", "statistics"):
 runs = pd.DataFrame(rows)
 print(runs.groupby(["deep inputs", "wide step"])[["val_auc", "roc_auc"]].agg(["mean", "std"]).round(4).to_string())
 
-# What we find: with the statistics, the faster wide part overfits and W&D drops
-# below the course's (test about 0.800 vs 0.805; validation too, which is why the
-# course uses the smaller joint step). With embeddings only, the faster step helps
-# a little: there the wide part carries more of the model, as in the planted world.
+# What we find (seeds 1-3, the course's rule): with the statistics, the faster wide
+# part overfits and W&D is worse than at the course's step (test 0.7996 vs 0.8055;
+# validation too, which is why the course uses the smaller joint step). With
+# embeddings only, the faster step is better (0.7843 vs 0.7815): there the wide part
+# carries more of the model, as in the planted world, and a faster pace closes part
+# of the gap to lesson 04's ensemble (0.786), whose wide model trains at 2.0.
 # One step for both columns keeps the 2 x 2 a grid that changes one thing at a time.
 for deep_inputs, part in runs.groupby("deep inputs"):
-    gap = X.margin_in_sd(part, {"wide step": FAST}, {"wide step": COURSE})
-    print(f"{deep_inputs:>10}: wide alone's step - course step = {gap['diff']:+.4f} ({gap['in_sd']:+.1f} pooled SD)")
+    gap = compare_runs(part, {"wide step": FAST}, {"wide step": COURSE})
+    print(f"{deep_inputs:>10}: wide alone's step - course step = {gap}")
     if deep_inputs == "statistics":
-        assert gap["in_sd"] < -2, "with the statistics, the faster wide step should cost test AUC"
+        assert gap.verdict == "worse", "with the statistics, the faster wide step should cost test AUC"
     else:
-        assert gap["diff"] > 0, "with embeddings only, the faster wide step should not cost test AUC"
+        assert gap.verdict == "better", "with embeddings only, the faster wide step should pay"
