@@ -36,6 +36,21 @@ c.Execute.kernel_name = "python3"
 from course_lib.grading import configure_nbgrader  # noqa: E402
 
 configure_nbgrader(c)
+# Grading decisions are made outside the student's kernel (issue 21): the
+# notebook runs there, but each graded test cell is decided by the trusted
+# check of graders/<assignment>.py, run in this process on data the kernel
+# returns (course_lib.autograde). Everything else is nbgrader's own pipeline.
+from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (  # noqa: E402
+    AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades,
+)
+
+from course_lib.autograde import TrustedExecute  # noqa: E402
+
+# nbgrader's default pipeline with Execute replaced (tests/test_assignments.py checks it).
+c.Autograde.autograde_preprocessors = [TrustedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                                       SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+c.TrustedExecute.graders_dir = os.path.join(ROOT, "graders")
 # TensorFlow's first import and the training cells take far longer than
 # nbgrader's default 30 s per cell. Override per run with --Execute.timeout=N.
 c.ExecutePreprocessor.timeout = 300

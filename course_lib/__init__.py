@@ -27,6 +27,8 @@ lands in one place. Modules, by concept (and the lesson that introduces them):
 - ``ranking`` (06): implicit feedback, sampled negatives, co-occurrence retrieval.
 - ``widgets`` (01, 02, 04, 06): branch, cross and embedding explorers.
 - ``checks`` (assignments): plain-language feedback for autograded tests.
+- ``answers`` (assignments): the data-only wire format between grader and kernel.
+- ``autograde`` (instructors): the trusted grader that decides every test cell.
 - ``grading`` (instructors): the sandboxed grading kernel, the learner copy.
 
 Importing ``course_lib`` does not import TensorFlow, so ``setup_notebook`` can

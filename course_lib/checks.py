@@ -10,31 +10,25 @@ Each check returns its (converted) value, so tests can chain them::
 
     probs = check_probabilities(joint_probability(w, d), "joint_probability(...)")
 
-Besides values, the checks test *behaviour* an import cannot fake
-(``check_own_work``: the answer is the student's code, not the library's
-reference version; ``check_no_warnings``: no overflow or other warning), and
-provide the small seeded data sets the graded cells train on
-(``ordered_pairs``, ``taste_clusters`` and its ``liked_histories``). A passing test cell prints one
-line, ``passed(...)``; nothing else.
+The visible test cells call them in the learner's kernel, as feedback while
+they work; the grade is decided elsewhere, by the trusted grader
+(``course_lib.autograde``), which calls the same checks in its own process on
+the answers it gets back. They also provide the small seeded data sets the
+graded cells train on (``ordered_pairs``, ``taste_clusters`` and its
+``liked_histories``) and the toy models the tests build (``lookup_probe``,
+``toy_branches``). A passing test cell prints one line, ``passed(...)``;
+nothing else.
 """
 
 from __future__ import annotations
 
 import math
-import types
-import warnings
 from typing import Any
 
 import numpy as np
 
 # The small worlds the graded cells train on live with the lessons that open on them.
 from course_lib.toys import liked_histories, ordered_pairs, taste_clusters  # noqa: F401
-
-#: Library modules that hold the reference versions of what the assignments
-#: ask for: an answer may not subclass, call or return their objects.
-REFERENCE_MODULES = ("course_lib.models", "course_lib.explain", "course_lib.features", "course_lib.train",
-                     "course_lib.recommend", "course_lib.widgets")
-
 
 def _fail(name: str, expected: str, found: str, hint: str | None = None) -> None:
     message = f"{name} should {expected}, but {found}."
@@ -155,86 +149,6 @@ def check_auc_above(value: Any, baseline: float, name: str, hint: str | None = N
 def passed(task: str) -> None:
     """The one line a passing test cell prints."""
     print(f"{task}: all checks passed")
-
-
-def check_no_warnings(function: Any, *args: Any, name: str) -> Any:
-    """Call ``function(*args)`` with floating-point errors and warnings raised, return its result.
-
-    An ``np.exp`` overflow, a division by zero or any Python warning fails
-    the check with a plain message (nbgrader would otherwise only see text
-    on stderr).
-    """
-    check_callable(function, name)
-    with warnings.catch_warnings(), np.errstate(all="raise"):
-        warnings.simplefilter("error")
-        try:
-            return function(*args)
-        except (FloatingPointError, Warning) as exc:
-            _fail(name, "compute without overflow or warnings", f"it raised {type(exc).__name__}: {exc}",
-                  "large inputs overflow np.exp; use a formula that never exponentiates a large "
-                  "positive number (e.g. tanh, or np.exp(-abs(z))).")
-
-
-def _reference_origin(obj: Any) -> str | None:
-    """``"module.name"`` if ``obj`` is the course_lib package, a reference module or one of their objects."""
-    if isinstance(obj, types.ModuleType):
-        return obj.__name__ if obj.__name__ in (*REFERENCE_MODULES, "course_lib") else None
-    module = getattr(obj, "__module__", None)
-    if isinstance(module, str) and module in REFERENCE_MODULES:
-        return f"{module}.{getattr(obj, '__qualname__', type(obj).__name__)}"
-    return None
-
-
-def _code_references(code: types.CodeType, namespace: dict) -> list[str]:
-    """Library reference objects that ``code`` (and its nested functions) names."""
-    found = []
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            found += _code_references(const, namespace)
-    for name in code.co_names:
-        origin = _reference_origin(namespace.get(name))
-        if origin:
-            found.append(origin)
-    return found
-
-
-def _functions_of(obj: Any) -> list:
-    if isinstance(obj, type):
-        return [v for c in obj.__mro__ if c.__module__ not in ("builtins",) and not c.__module__.startswith(
-            ("keras", "tensorflow", "course_lib")) for v in vars(c).values() if isinstance(v, types.FunctionType)]
-    return [obj] if isinstance(obj, types.FunctionType) else []
-
-
-def check_own_work(obj: Any, name: str) -> Any:
-    """Fail if ``obj`` is, subclasses, contains or calls the library's reference version.
-
-    ``course_lib`` ships with the course and holds reference versions of the
-    models (``WideDeep``, ``CrossWeights``, ``build_deep``, ``nearest_movies``...):
-    an assignment asks you to write them yourself. Checked: the classes of
-    ``obj`` (and, for a Keras model, of every layer inside it), and the names
-    the code of a function or class refers to.
-    """
-    check_not_placeholder(obj, name)
-    offenders = []
-    classes = [obj] if isinstance(obj, type) else [type(obj)]
-    if hasattr(obj, "_flatten_layers") and not isinstance(obj, type):
-        classes += [type(layer) for layer in obj._flatten_layers(include_self=False, recursive=True)]
-    for cls in classes:
-        offenders += [o for o in map(_reference_origin, cls.__mro__) if o]
-    for function in _functions_of(obj):
-        names = dict(function.__globals__)
-        for var, cell in zip(function.__code__.co_freevars, function.__closure__ or ()):
-            try:
-                names[var] = cell.cell_contents
-            except ValueError:  # an empty cell: nothing bound yet
-                pass
-        offenders += _code_references(function.__code__, names)
-        offenders += [o for o in map(_reference_origin, (names.get(v) for v in function.__code__.co_freevars)) if o]
-    if offenders:
-        _fail(name, "be your own code", f"it uses the library's reference version: {sorted(set(offenders))}",
-              "course_lib may give you data, but this task is to write the piece yourself with "
-              "keras, keras.ops and numpy.")
-    return obj
 
 
 def check_changed(before: list, after: list, expect_changed: bool, name: str, hint: str) -> None:

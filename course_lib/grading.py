@@ -1,14 +1,17 @@
 """Instructor side of the assignments: a sandboxed grading kernel and the learner copy.
 
 Introduced with the assignments (``assignments/``, nbgrader; see
-docs/instructors.md). Three jobs:
+docs/instructors.md). Three jobs (the grades themselves are decided by the
+trusted grader, ``course_lib.autograde``):
 
 - **Sandbox.** ``nbgrader autograde`` runs each student's notebook as the
   instructor. On Linux the course's grading kernel (``course-sandbox``) runs
   the notebook inside bubblewrap: a fresh root that holds only the
   interpreter, the course library, the course data (read-only) and the
   submission's own folder (read-only), a private ``/tmp``, no network
-  namespace shared with the host and resource limits. The kernel talks to
+  namespace shared with the host and resource limits; of ``course_lib`` it
+  can import only ``SANDBOX_MODULES`` (the reference models are stubs that
+  raise ImportError). The kernel talks to
   nbgrader over ZeroMQ *ipc* (unix sockets in a per-run folder), because a
   kernel in its own network namespace cannot reach the host's loopback.
   ``configure_nbgrader`` wires this in from ``assignments/nbgrader_config.py``;
@@ -55,6 +58,17 @@ PASS_ENV = ("LANG", "LC_ALL", "TZ", "KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL", "TF
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "localtime", "passwd", "group", "nsswitch.conf", "fonts",
              "ssl/certs", "mime.types")
 
+#: The only course_lib modules the grading kernel can import: what the assignments
+#: give (setup, column names, checks, toy data, metrics) and the answer format.
+#: Every other module (models, explain, features, train...) holds reference
+#: versions of what the assignments ask for; inside the sandbox it is replaced
+#: by a module that raises ImportError (course_lib.autograde also rejects a
+#: submission whose source names one).
+SANDBOX_MODULES = ("__init__", "runtime", "columns", "checks", "toys", "metrics", "answers")
+
+_STUB = ('raise ImportError(__name__ + " cannot be imported while grading: an assignment is graded on your own '
+         'code (keras, keras.ops, numpy); course_lib.checks, .metrics and .columns remain available.")\n')
+
 #: Paths of the repository a learner must not receive (instructor-only).
 STUDENT_EXCLUDE = (
     "assignments/source/",          # solutions, hidden tests, the mark scheme
@@ -64,6 +78,7 @@ STUDENT_EXCLUDE = (
     "tests/test_assignments.py",    # re-creates hidden tests' logic and the mark scheme checks
     "tests/test_autograder",        # the wrong-answer suite (prefix: file and folder)
     "tests/wrong_answers/",
+    "assignments/graders/",         # the trusted checks (hidden inputs and expected values)
     "docs/instructors.md",
 )
 
@@ -91,6 +106,13 @@ def _data_dir() -> Path | None:
     except Exception:  # noqa: BLE001  (no data folder: grading needs none)
         return None
     return path if path.is_dir() else None
+
+
+def _reference_stub(runtime_dir: Path) -> Path:
+    stub = runtime_dir / "reference_module_stub.py"
+    if not stub.exists():
+        stub.write_text(_STUB, encoding="utf-8")
+    return stub
 
 
 def sandbox_command(argv: list[str], workdir: str | os.PathLike, runtime_dir: str | os.PathLike,
@@ -128,6 +150,13 @@ def sandbox_command(argv: list[str], workdir: str | os.PathLike, runtime_dir: st
             cmd += ["--ro-bind", str(prefix), str(prefix)]
     library = _course_lib_dir()
     cmd += ["--ro-bind", str(library), str(library)]
+    # Reference modules read as a stub that raises ImportError; no bytecode cache to load them from.
+    stub = _reference_stub(runtime_dir)
+    for module in sorted(library.glob("*.py")):
+        if module.stem not in SANDBOX_MODULES:
+            cmd += ["--ro-bind", str(stub), str(module)]
+    if (library / "__pycache__").is_dir():
+        cmd += ["--tmpfs", str(library / "__pycache__")]
     data = _data_dir()
     if data is not None:
         cmd += ["--ro-bind", str(data), str(data)]

@@ -32,10 +32,11 @@ import nbformat
 import numpy as np
 import pytest
 
-from course_lib import checks, grading
+from course_lib import answers, autograde, checks, grading
 from tests.wrong_answers import a01 as wrong_a01
 from tests.wrong_answers import a02 as wrong_a02
 from tests.wrong_answers import a03 as wrong_a03
+from tests.wrong_answers.tamper import TAMPER, TAMPER_BY_NAME, tampered
 
 REPO = Path(__file__).resolve().parent.parent
 COURSE = REPO / "assignments"
@@ -112,30 +113,6 @@ class TestChecks:
         with pytest.raises(AssertionError, match="still None"):
             checks.check_auc_above(None, 0.7, "auc")
 
-    def test_no_warnings(self):
-        assert checks.check_no_warnings(np.tanh, np.array([1000.0]), name="f")[0] == 1.0
-        with pytest.raises(AssertionError, match=r"f should compute without overflow or warnings, but it raised "
-                                                 r"FloatingPointError: overflow"):
-            checks.check_no_warnings(np.exp, np.array([1000.0]), name="f")
-
-    def test_own_work(self):
-        from course_lib.models import WideDeep, build_deep
-
-        def mine(x):
-            return np.tanh(x)
-
-        def theirs(spec):
-            return build_deep(spec)
-
-        class Sub(WideDeep):
-            pass
-
-        assert checks.check_own_work(mine, "mine") is mine
-        with pytest.raises(AssertionError, match=r"theirs should be your own code.*course_lib.models.build_deep"):
-            checks.check_own_work(theirs, "theirs")
-        with pytest.raises(AssertionError, match="course_lib.models.WideDeep"):
-            checks.check_own_work(Sub, "Sub")
-
     def test_changed_and_passed(self, capsys):
         checks.check_changed([np.zeros(2)], [np.ones(2)], True, "w", "hint")
         with pytest.raises(AssertionError, match="w should stay unchanged, but they changed"):
@@ -170,6 +147,119 @@ class TestChecks:
         assert rows.tolist() == [0, 1, 2, 3, 4]
         with pytest.raises(ValueError, match=r"len\(movie_ids\) \+ 2"):
             checks.lookup_probe([42, 7, 1000], table[:4])
+
+
+# ------------------------------------------------------ trusted grading ---
+
+class TestTrustedGrading:
+    """course_lib.answers (the wire format) and course_lib.autograde's decisions, in process."""
+
+    def test_answers_round_trip(self):
+        values = {"value": np.arange(3), "weights": [np.ones((2, 2), np.float32), np.zeros(1)], "kind": "Model"}
+        back = answers.unpack(answers.pack(values))
+        assert back["value"].tolist() == [0, 1, 2] and str(back["kind"]) == "Model"
+        assert [w.shape for w in back["weights"]] == [(2, 2), (1,)] and back["weights"][0].dtype == np.float32
+        with pytest.raises(ValueError, match="numbers or strings"):
+            answers.pack({"model": object()})
+
+    def test_a_forged_answer_cannot_run_code_or_be_doubled(self):
+        import base64
+        import io
+        import pickle
+
+        payload = base64.b64encode(pickle.dumps({"x": 1})).decode()
+        with pytest.raises(answers.NoAnswer, match="could not be read"):
+            answers.unpack(payload)
+        buffer = io.BytesIO()
+        np.save(buffer, np.array([{"x": 1}], dtype=object), allow_pickle=True)
+        with pytest.raises(answers.NoAnswer):
+            answers.unpack(base64.b64encode(buffer.getvalue()).decode())
+        good = answers.pack({"value": np.ones(2)})
+        line = f"<<answer abc>>{good}<<answer abc>>"
+        assert answers.read("noise\n" + line + "\n", "abc")["value"].tolist() == [1.0, 1.0]
+        with pytest.raises(answers.NoAnswer, match="2 answers"):
+            answers.read(line + line, "abc")
+        with pytest.raises(answers.NoAnswer, match="no answer"):
+            answers.read(line, "other-nonce")
+
+    def test_namespace_student_reports_failures_in_plain_words(self):
+        student = autograde.NamespaceStudent({"double": lambda x: 2 * x, "broken": lambda x: 1 / 0})
+        assert student.call("double", np.array([1, 2])).tolist() == [2, 4]
+        with pytest.raises(AssertionError, match=r"broken\(\.\.\.\) should run, but it raised ZeroDivisionError"):
+            student.call("broken", np.array([1]))
+        with pytest.raises(AssertionError, match="raised NameError"):
+            student.call("missing", 1)
+        silent = autograde.NamespaceStudent({})
+        with pytest.raises(answers.NoAnswer, match="should answer the grader, but no answer came back"):
+            silent.ask("def probe(inputs):\n    import io, sys\n    sys.stdout = io.StringIO()\n"
+                       "    return {'value': 1}\n", "probe")
+        with pytest.raises(AssertionError, match="raised SystemExit"):
+            silent.ask("def probe(inputs):\n    raise SystemExit\n", "probe")
+
+    def test_reference_uses_finds_the_library_models(self):
+        uses = autograde.reference_uses
+        assert uses("from course_lib.models import WideDeep") == ["course_lib.models"]
+        assert uses("from course_lib import explain, checks") == ["course_lib.explain"]
+        assert uses("import course_lib.train as t") == ["course_lib.train"]
+        assert uses("import course_lib as cl\nx = cl.features.FeatureSpec") == ["course_lib.features"]
+        assert uses("m = __import__('importlib').import_module('course_lib.recommend')") == ["course_lib.recommend"]
+        # What the assignments give is allowed; a cell that does not parse names nothing.
+        assert uses("import course_lib\ncourse_lib.setup_notebook(seed=42)\n"
+                    "from course_lib.checks import passed\nfrom course_lib.metrics import auc") == []
+        assert uses("def f(:") == []
+
+    def test_own_work_looks_at_the_task_and_the_cells_around_it(self):
+        task = autograde.Task("t", "build", lambda student, rng: None, own_work=("mine",))
+        sources = {"mine": "x = 1", "other_task": "from course_lib.models import build_deep", "cell 3": "pass"}
+        assert autograde.own_work_failure(task, sources, {"mine", "other_task"}) is None
+        sources["cell 3"] = "from course_lib import models"
+        message = autograde.own_work_failure(task, sources, {"mine", "other_task"})
+        assert "build should be your own code" in message and "course_lib.models in cell 3" in message
+
+    def test_evaluate_fails_a_task_whose_check_raises(self, capsys):
+        def passes(student, rng):
+            return None
+
+        def fails(student, rng):
+            raise AssertionError("x should be 1, but it is 2.")
+
+        def buggy(student, rng):
+            raise KeyError("oops")
+
+        tasks = [autograde.Task(name, name, check) for name, check in
+                 (("a", passes), ("b", fails), ("c", buggy))]
+        results = autograde.evaluate(tasks, autograde.NamespaceStudent({}), 0, {})
+        assert results["a"] is None and results["b"] == "x should be 1, but it is 2."
+        assert "could not be checked" in results["c"] and "trusted grader error" in capsys.readouterr().err
+
+    def test_sandbox_hides_the_reference_modules(self, tmp_path):
+        cmd = grading.sandbox_command(["python"], tmp_path, tmp_path)
+        library = Path(grading.__file__).resolve().parent
+        stubbed = {Path(cmd[i + 2]).stem for i, part in enumerate(cmd)
+                   if part == "--ro-bind" and cmd[i + 1].endswith("reference_module_stub.py")}
+        modules = {p.stem for p in library.glob("*.py")}
+        assert stubbed == modules - set(grading.SANDBOX_MODULES) and {"models", "explain", "train"} <= stubbed
+        assert ["--tmpfs", str(library / "__pycache__")] == cmd[cmd.index(str(library / "__pycache__")) - 1:][:2]
+        assert "ImportError" in (tmp_path / "reference_module_stub.py").read_text()
+
+    def test_config_swaps_only_nbgrader_execute(self):
+        from nbgrader.converters import Autograde
+        from traitlets.config import Config
+
+        config = Config()
+        namespace = {"get_config": lambda: config, "__file__": str(COURSE / "nbgrader_config.py")}
+        env = {**os.environ, "COURSE_GRADING_SANDBOX": "0"}
+        old = dict(os.environ)
+        try:
+            os.environ.update(env)
+            with pytest.warns(RuntimeWarning, match="NOT SANDBOXED"):
+                exec((COURSE / "nbgrader_config.py").read_text(), namespace)
+        finally:
+            os.environ.clear()
+            os.environ.update(old)
+        default = Autograde.class_traits()["autograde_preprocessors"].default()
+        assert config.Autograde.autograde_preprocessors == [autograde.TrustedExecute, *default[1:]]
+        assert config.TrustedExecute.graders_dir == str(COURSE / "graders")
 
 
 # ------------------------------------------------ static release checks ---
@@ -312,7 +402,16 @@ def secret_texts() -> dict[str, set[str]]:
             outside.update(line.strip() for line in rest.splitlines())
         out[name] = {line for line in secret - outside - GENERIC_LINES
                      if len(line) >= 12 and not line.startswith(("#", "|", "===")) and not GENERIC_PATTERN.match(line)}
+        shown = "\n".join(cell.source for cell in nb.cells)  # the visible examples repeat in the grader
+        out[name] |= {line for line in grader_lines(name) if line not in shown}
     return out
+
+
+def grader_lines(name: str) -> set[str]:
+    """Distinctive lines of an assignment's trusted grader (its hidden inputs and messages)."""
+    text = (COURSE / "graders" / f"{name}.py").read_text(encoding="utf-8")
+    return {line.strip() for line in text.splitlines()
+            if len(line.strip()) >= 40 and ('"' in line or "'" in line) and not line.strip().startswith("#")}
 
 
 def test_student_copy_has_no_solutions(tmp_path):
@@ -390,15 +489,34 @@ try:
 except OSError as exc:
     found["socket"] = f"blocked ({{type(exc).__name__}})"
 found["sandboxed"] = os.environ.get("COURSE_SANDBOXED")
+import importlib
+try:
+    importlib.import_module("course_lib." + "mod" + "els")
+    found["reference import"] = "IMPORTED"
+except ImportError as exc:
+    found["reference import"] = f"blocked ({{type(exc).__name__}})"
+import course_lib.checks
+library = pathlib.Path(course_lib.checks.__file__).parent
+found["reference source"] = "READ" if "class WideDeep" in (library / ("mod" + "els.py")).read_text() else "stub"
+found["reference bytecode"] = "READ" if any(b"WideDeep" in p.read_bytes()
+                                            for p in (library / "__pycache__").glob("mod*")) else "none"
 print(found)
 '''
 
 #: Wrong submissions sent through nbgrader end to end (one or two per assignment;
 #: the rest are graded in-process by tests/test_autograder.py).
 E2E_WRONG = [("a01_crosses", "cross_int32_overflow"), ("a02_embeddings", "vectors_ignore_oov_slot"),
-             ("a02_embeddings", "pooled_uses_user_id"), ("a03_wide_and_deep", "joint_naive_sigmoid"),
+             ("a02_embeddings", "pooled_uses_user_id"), ("a03_wide_and_deep", "joint_exp_ratio_overflows"),
              ("a03_wide_and_deep", "norms_swapped")]
 WRONG_BY_NAME = {w.name: w for module in (wrong_a01, wrong_a02, wrong_a03) for w in module.WRONG}
+#: Tamper cases sent through nbgrader end to end: every case that exits or kills the kernel,
+#: the unsandboxed-kernel request, and one more per assignment (tests/test_autograder.py
+#: grades every case in process with the same TrustedExecute).
+E2E_TAMPER = [("a01_crosses", "exit_sys"), ("a01_crosses", "exit_ipython"), ("a02_embeddings", "exit_os"),
+              ("a02_embeddings", "kill_kernel"), ("a02_embeddings", "input_transformer"),
+              ("a03_wide_and_deep", "kill_at_grading"), ("a03_wide_and_deep", "python3_kernel"),
+              ("a03_wide_and_deep", "ast_transformer")]
+assert {case for _, case in E2E_TAMPER} >= {t.name for t in TAMPER if t.kills or t.kernel}
 
 
 def submissions(course: Path, port: int) -> dict[str, dict[str, object]]:
@@ -410,6 +528,10 @@ def submissions(course: Path, port: int) -> dict[str, dict[str, object]]:
         nb = clone(subs[name]["solution"])
         set_source(nb, wrong.cell, wrong.source)
         subs[name][wrong_name] = nb
+    for name, case in E2E_TAMPER:
+        release = json.loads(notebook_path(course, "release", name).read_text(encoding="utf-8"))
+        subs[name][f"tamper_{case}"] = nbformat.reads(json.dumps(tampered(release, name, TAMPER_BY_NAME[case])),
+                                                      as_version=4)
     a01 = subs["a01_crosses"]
     solution, blank = a01["solution"], a01["blank"]
 
@@ -483,24 +605,34 @@ def graded(tmp_path_factory):
         for student, nb in per.items():
             submit(course, student, name, nb)
 
+    # One copy of the course per assignment, so the three autograde calls run at once
+    # (each with its own gradebook: SQLite takes one writer at a time).
+    courses = {name: Path(shutil.copytree(course, tmp_path_factory.mktemp(name) / "assignments"))
+               for name in ASSIGNMENTS}
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    start = time.time()
+    procs = {name: subprocess.Popen([str(BIN / "nbgrader"), "autograde", name, f"--Execute.timeout={CELL_TIMEOUT}",
+                                     f"--ExecutePreprocessor.timeout={CELL_TIMEOUT}"], cwd=courses[name], env=env,
+                                    text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for name in ASSIGNMENTS}
     timings, logs = {}, {}
-    for name in ASSIGNMENTS:
-        start = time.time()
-        proc = nbgrader(course, "autograde", name, f"--Execute.timeout={CELL_TIMEOUT}",
-                        f"--ExecutePreprocessor.timeout={CELL_TIMEOUT}")
-        logs[name] = proc.stderr
+    for name, proc in procs.items():
+        out, logs[name] = proc.communicate(timeout=1500)
+        assert proc.returncode == 0, f"nbgrader autograde {name} failed:\n{out[-3000:]}\n{logs[name][-5000:]}"
         done = sorted((p.stat().st_mtime, p.parent.parent.name)
-                      for p in (course / "autograded").glob(f"*/{name}/{name}.ipynb"))
+                      for p in (courses[name] / "autograded").glob(f"*/{name}/{name}.ipynb"))
         previous, per_student = start, {}
         for mtime, student in done:
             per_student[student] = round(mtime - previous, 1)
             previous = mtime
-        timings[name] = {"call": round(time.time() - start, 1), "students": per_student}
+        timings[name] = {"call": round(done[-1][0] - start, 1), "students": per_student}
     listener.close()
-    nbgrader(course, "export", "--to=grades.csv")
-    nbgrader(course, "generate_feedback", "a01_crosses")
-    print("autograde timings (s):", json.dumps(timings, indent=1))
-    return {"course": course, "subs": subs, "timings": timings, "listener": listener, "logs": logs}
+    for name in ASSIGNMENTS:
+        nbgrader(courses[name], "export", "--to=grades.csv")
+    nbgrader(courses["a01_crosses"], "generate_feedback", "a01_crosses")
+    print("autograde timings (s; the three calls ran at once):", json.dumps(timings, indent=1))
+    return {"course": course, "courses": courses, "subs": subs, "timings": timings, "listener": listener,
+            "logs": logs}
 
 
 def page_text(path: Path) -> str:
@@ -543,7 +675,7 @@ def test_committed_release_is_up_to_date(graded):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ASSIGNMENTS)
 def test_solution_full_marks_blank_zero(graded, name):
-    scores = code_scores(graded["course"], name)
+    scores = code_scores(graded["courses"][name], name)
     score, total = scores["solution"]
     assert total > 0 and score == total, f"{name}: the instructor solution got {score}/{total}"
     assert scores["blank"] == (0, total), f"{name}: the blank release got {scores['blank']}"
@@ -555,15 +687,36 @@ def test_solution_full_marks_blank_zero(graded, name):
 @pytest.mark.parametrize("name, wrong_name", E2E_WRONG)
 def test_wrong_submissions_lose_their_points(graded, name, wrong_name):
     wrong = WRONG_BY_NAME[wrong_name]
-    cells = cell_scores(graded["course"], name, wrong_name)
+    cells = cell_scores(graded["courses"][name], name, wrong_name)
     assert cells[wrong.fails] == 0, f"{wrong_name} keeps points on {wrong.fails}: {cells}"
-    score, total = code_scores(graded["course"], name)[wrong_name]
+    score, total = code_scores(graded["courses"][name], name)[wrong_name]
     print(f"nbgrader autograde: {name} {wrong_name}: {score}/{total}")
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name, case", E2E_TAMPER)
+def test_tampering_scores_zero_end_to_end(graded, name, case):
+    course, student = graded["courses"][name], f"tamper_{case}"
+    cells = cell_scores(course, name, student)
+    assert cells and all(points == 0 for points in cells.values()), f"{case} forged points on {name}: {cells}"
+    # Graded, not "failed to autograde": the notebook is there, each test cell holds the grader's verdict.
+    nb = read(course / "autograded" / student / name / f"{name}.ipynb")
+    verdicts = [o for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"
+                for o in c.outputs]
+    assert verdicts and all(o.output_type == "error" and " should " in o.evalue for o in verdicts), verdicts
+    # Every exit but sys.exit (IPython turns it into a SystemExit error) ends the kernel, in its
+    # cell or when the grader asks: the notebook is still graded, each verdict says why.
+    if TAMPER_BY_NAME[case].kills and case != "exit_sys":
+        assert all("kernel died" in o.evalue for o in verdicts), verdicts
+    if TAMPER_BY_NAME[case].kernel:  # it asked for the unsandboxed kernel and still ran in the sandbox
+        printed = "".join(o.get("text", "") for c in nb.cells if "sandboxed:" in c.source for o in c.outputs)
+        assert "sandboxed: 1" in printed and "READ" not in printed, printed
+    print(f"nbgrader autograde: {name} {case}: {code_scores(course, name)[student]}")
+
+
+@pytest.mark.slow
 def test_broken_submissions_are_graded(graded):
-    course = graded["course"]
+    course = graded["courses"]["a01_crosses"]
     scores = code_scores(course, "a01_crosses")
     # The gradebook still opens and lists every submission.
     assert sorted(scores) == sorted(graded["subs"]["a01_crosses"])
@@ -592,13 +745,14 @@ def test_broken_submissions_are_graded(graded):
 
 @pytest.mark.slow
 def test_snooping_submission_is_contained(graded):
-    course = graded["course"]
+    course = graded["courses"]["a01_crosses"]
     assert graded["listener"].connections == 0, "a graded notebook reached a socket on the host"
     snoop = read(course / "autograded" / "snoop" / "a01_crosses" / "a01_crosses.ipynb")
     printed = "".join(o.get("text", "") for c in snoop.cells if "found = {}" in c.source for o in c.outputs)
     assert "'sandboxed': '1'" in printed, printed
-    for label in ("hidden tests", "gradebook", "socket"):
+    for label in ("hidden tests", "gradebook", "socket", "reference import"):
         assert f"'{label}': 'blocked (" in printed, printed
+    assert "'reference source': 'stub'" in printed and "'reference bytecode': 'none'" in printed, printed
     # Honest code under the sandbox still gets full marks.
     score, total = code_scores(course, "a01_crosses")["snoop"]
     assert score == total
@@ -610,17 +764,19 @@ def test_snooping_submission_is_contained(graded):
 
 @pytest.mark.slow
 def test_export_and_feedback(graded):
-    course = graded["course"]
-    with open(course / "grades.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    by_key = {(r["assignment"], r["student_id"]): r for r in rows}
     for name in ASSIGNMENTS:
-        row = by_key[(name, "solution")]
-        assert float(row["raw_score"]) > 0
+        with open(graded["courses"][name] / "grades.csv", newline="") as fh:
+            by_key = {(r["assignment"], r["student_id"]): r for r in csv.DictReader(fh)}
+        assert float(by_key[(name, "solution")]["raw_score"]) > 0
+        assert float(by_key[(name, "blank")]["raw_score"]) == 0
+    course = graded["courses"]["a01_crosses"]
     assert (course / "feedback" / "solution" / "a01_crosses" / "a01_crosses.html").exists()
     html = (course / "feedback" / "blank" / "a01_crosses" / "a01_crosses.html").read_text(encoding="utf-8")
     assert "NotImplementedError" in html  # the blank's first failing test, shown to the student
-    # Feedback leaves the hidden tests' code out (a passing notebook shows none of it).
-    hidden = {line for line in secret_texts()["a01_crosses"] if "check_" in line}
-    text = page_text(course / "feedback" / "solution" / "a01_crosses" / "a01_crosses.html")
-    assert hidden and not [line for line in hidden if line in text]
+    # Feedback shows the trusted verdicts, never the grader's code (its hidden inputs).
+    hidden = secret_texts()["a01_crosses"] & grader_lines("a01_crosses")
+    for student in ("solution", "blank"):
+        text = page_text(course / "feedback" / student / "a01_crosses" / "a01_crosses.html")
+        assert hidden and not [line for line in hidden if line in text]
+    assert "cross_id(a, b, 1000) should run, but it raised NotImplementedError" in page_text(
+        course / "feedback" / "blank" / "a01_crosses" / "a01_crosses.html")

@@ -40,9 +40,10 @@ _ZERO_NORMS = {"wide_norm": "0.0", "deep_norm": "0.0"}
 
 WRONG = [
     # Task 1: the joint probability.
-    Wrong("joint_naive_sigmoid", "a03_joint", "a03_test_joint", '''
+    Wrong("joint_exp_ratio_overflows", "a03_joint", "a03_test_joint", '''
 def joint_probability(wide_logit, deep_logit):
-    return 1 / (1 + np.exp(-(np.asarray(wide_logit) + np.asarray(deep_logit))))
+    odds = np.exp(np.asarray(wide_logit, dtype=float) + np.asarray(deep_logit, dtype=float))
+    return odds / (1 + odds)
 '''),
     Wrong("joint_wide_only", "a03_joint", "a03_test_joint", '''
 def joint_probability(wide_logit, deep_logit):
