@@ -9,11 +9,12 @@ NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg -
 # Paths strict nbval runs over (executed solutions, never release/).
 NBVAL_PATHS := notebooks $(wildcard assignments/source)
 
-.PHONY: install data lab course notebooks test unit nbval nbval3 bench release student grade clean help
+.PHONY: install data lab course notebooks test test-fast unit nbval nbval3 bench release student grade clean help
 
 help:
 	@echo "make lab        set up .venv, fetch MovieLens, open JupyterLab on notebooks/"
 	@echo "make test       set up, then unit tests + strict nbval over every notebook"
+	@echo "make test-fast  the fast tier: tests not marked slow (no notebooks, browser, nbgrader)"
 	@echo "make course     execute every notebook headless into build/ (HTML copies)"
 	@echo "make notebooks  re-execute the notebooks in place (refresh stored outputs)"
 	@echo "make bench      run benchmarks/ and write benchmarks/results.json, RESULTS.md"
@@ -52,6 +53,12 @@ course: data
 notebooks: data
 	$(PY) -m course_lib execute $(NOTEBOOKS)
 
+# The maintainer's inner loop: tests not marked slow (no notebooks, browser,
+# nbgrader, kernels, workers or exercise solutions); a few minutes.
+test-fast: data
+	$(PY) -m pytest tests -m "not slow"
+
+# Every test of tests/, slow ones included, but not the notebooks (nbval).
 unit: data
 	$(PY) -m pytest tests
 

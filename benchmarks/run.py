@@ -363,7 +363,7 @@ class Context:
         if self._data is None:
             if self.args.dataset == "synthetic":
                 from course_lib.features import build_features
-                from course_lib.models import make_feature_spec
+                from course_lib.features import make_feature_spec
                 from course_lib.split import make_task
                 from course_lib.synthetic import synthetic_movielens
 
@@ -668,7 +668,10 @@ def bench_latency(ctx: Context) -> dict:
     parts = [rec.inputs(u) for u in batch]
     inputs = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     build_s = time.perf_counter() - t
-    chunks = [{k: v[lo:lo + 8192] for k, v in inputs.items()} for lo in range(0, len(inputs[USER]), 8192)]
+    from course_lib.train import PREDICT_BATCH
+
+    chunks = [{k: v[lo:lo + PREDICT_BATCH] for k, v in inputs.items()}
+              for lo in range(0, len(inputs[USER]), PREDICT_BATCH)]
     model.predict_on_batch(chunks[-1])  # trace outside the timing
     t = time.perf_counter()
     for c in chunks:

@@ -36,6 +36,7 @@ import pandas as pd
 
 from course_lib.columns import ITEM, LABEL, SPLIT
 from course_lib.features import HIST_COLUMNS
+from course_lib.train import PREDICT_BATCH
 
 #: The 2 x 2: the deep branch's inputs (keys of ``features.DEEP_INPUTS``) x the model.
 GRID_INPUTS = ("embeddings", "statistics")
@@ -402,7 +403,7 @@ def rule_support(data, rules: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def branch_logits(model, frame: pd.DataFrame, spec, batch_size: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+def branch_logits(model, frame: pd.DataFrame, spec, batch_size: int = PREDICT_BATCH) -> tuple[np.ndarray, np.ndarray]:
     """The wide and the deep logit of each row (zeros for an absent branch)."""
     from course_lib.train import make_dataset
 

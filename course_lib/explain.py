@@ -322,9 +322,6 @@ class ModelGraph:
     edges: list[tuple[str, str]]
     branches: list[str]
 
-    def by_stage(self, stage: str) -> list[Box]:
-        return [b for b in self.boxes.values() if b.stage == stage]
-
 
 def _input_group(name: str, dtype: str) -> str:
     """The box of a raw input: ``hist_movie_1..5`` share one, so do all float inputs ("numeric")."""

@@ -14,7 +14,7 @@ import pandas as pd
 import seaborn as sns
 
 from course_lib.columns import GENRE_SEP, GENRES, ITEM, NO_GENRE, RATING, SPLIT, TIMESTAMP, USER
-from course_lib.split import SPLITS, chronological_split
+from course_lib.split import LIKE_THRESHOLD, SPLITS, chronological_split
 
 __all__ = [
     "genre_counts",
@@ -73,7 +73,7 @@ def rating_distribution(ratings: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_rating_distribution(
-    ratings: pd.DataFrame, threshold: float | None = 3.5, ax: plt.Axes | None = None
+    ratings: pd.DataFrame, threshold: float | None = LIKE_THRESHOLD, ax: plt.Axes | None = None
 ) -> plt.Axes:
     """Bar chart of the rating distribution, with the "liked" threshold marked.
 

@@ -24,9 +24,7 @@ import numpy as np
 from keras import layers, ops
 
 from course_lib.columns import ITEM, USER
-from course_lib.features import (  # noqa: F401  (FeatureSpec & co. are re-exported: old import path)
-    ALL_CROSSES, HISTORY_LENGTH, PAIR_SHIFT, FeatureSpec, make_feature_spec, movie_pair_vocabulary,
-)
+from course_lib.features import PAIR_SHIFT, FeatureSpec
 
 #: FTRL settings of the wide part: a large step suits sparse, rarely-updated
 #: weights; L1 zeroes the crosses that do not help.
@@ -70,19 +68,6 @@ def is_encoded(inputs) -> bool:
 
 
 # ----------------------------------------------------------------- inputs ---
-
-def make_inputs(spec: FeatureSpec) -> dict[str, keras.KerasTensor]:
-    """One scalar ``keras.Input`` per raw feature, named like its column."""
-    inputs = {USER: keras.Input((), dtype="int64", name=USER),
-              ITEM: keras.Input((), dtype="int64", name=ITEM)}
-    for col in spec.hist_columns:
-        inputs[col] = keras.Input((), dtype="int64", name=col)
-    for col in [*spec.movie_genre_columns, *spec.user_genre_columns]:
-        inputs[col] = keras.Input((), dtype="string", name=col)
-    for col in spec.numeric:
-        inputs[col] = keras.Input((), dtype="float32", name=col)
-    return inputs
-
 
 def make_encoded_inputs(spec: FeatureSpec) -> dict[str, keras.KerasTensor]:
     """The branches' inputs: one ``keras.Input`` per entry of ``encoded_signature``."""

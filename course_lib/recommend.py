@@ -31,6 +31,7 @@ from course_lib.features import (
     MOVIE_NUMERIC, USER_COLUMNS, FeatureSpec, build_features, fill_years, genre_matrix, genre_vocabulary,
     median_year, movie_statistics, user_columns, user_state,
 )
+from course_lib.ranking import N_CANDIDATES
 from course_lib.train import model_inputs
 
 
@@ -53,7 +54,7 @@ class Recommender:
     """
 
     def __init__(self, model, spec: FeatureSpec, task: pd.DataFrame, movies: pd.DataFrame,
-                 retriever=None, n_candidates: int = 300):
+                 retriever=None, n_candidates: int = N_CANDIDATES):
         self.model, self.spec, self.task, self.movies = model, spec, task, movies
         self.retriever, self.n_candidates = retriever, int(n_candidates)
         self.catalogue = movies[ITEM].to_numpy(np.int64)
@@ -77,7 +78,6 @@ class Recommender:
         self._serving = None  # built on first use: the encoded movie side and a traced model call
         #: Optional boolean mask over the catalogue: movies a retrieval stage
         #: let through (None = all). Only these are recommended.
-        self.allowed = None
 
     def for_model(self, model, spec: FeatureSpec | None = None) -> "Recommender":
         """The same recommender (history, catalogue, retriever) serving another model.
@@ -385,32 +385,17 @@ class Recommender:
         scores[pos] = self.score(user_id, positions=pos)
         return self.top_k(scores, user_id, k, exclude_rated)
 
-    def recommend_many(self, user_ids, k: int = 10, exclude_rated: bool = True,
-                       users_per_batch: int = 8) -> dict[int, pd.DataFrame]:
-        """``recommend`` for many users (raw-input models: several users per model call)."""
-        users = [int(u) for u in user_ids]
-        if self.retriever is not None or getattr(self.model, "encoder", None) is not None:
-            return {u: self.recommend(u, k, exclude_rated) for u in users}
-        out = {}
-        n = len(self.catalogue)
-        for start in range(0, len(users), users_per_batch):
-            chunk = users[start:start + users_per_batch]
-            parts = [self.inputs(u) for u in chunk]
-            batch = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-            scores = np.asarray(self.model.predict_on_batch(batch), dtype=np.float64).reshape(-1)
-            for i, user in enumerate(chunk):
-                out[user] = self.top_k(scores[i * n:(i + 1) * n], user, k, exclude_rated)
-        return out
+    def recommend_many(self, user_ids, k: int = 10, exclude_rated: bool = True) -> dict[int, pd.DataFrame]:
+        """``recommend`` for each of ``user_ids`` (user -> top-k table)."""
+        return {int(u): self.recommend(int(u), k, exclude_rated) for u in user_ids}
 
     def top_positions(self, scores: np.ndarray, user_id: int, k: int = 10, exclude_rated: bool = True) -> np.ndarray:
         """Catalogue positions of the ``k`` best ``scores``, best first (what ``top_k`` tabulates).
 
-        Skips movies outside ``allowed`` and, with ``exclude_rated``, those the
-        user rated. Ties are broken by movie id, so lists repeat exactly.
+        With ``exclude_rated``, skips the movies the user rated (and any score
+        of -inf). Ties are broken by movie id, so lists repeat exactly.
         """
         scores = np.asarray(scores, dtype=np.float64)
-        if self.allowed is not None:
-            scores = np.where(self.allowed, scores, -np.inf)
         if exclude_rated:
             scores = scores.copy()
             scores[self._rated_positions(user_id)] = -np.inf
@@ -435,17 +420,11 @@ class Recommender:
 
 
 def ranking_evaluation(model, spec, task: pd.DataFrame, movies: pd.DataFrame, users=None,
-                       k: int = 10, pool: int | None = None) -> tuple[dict, dict]:
+                       k: int = 10) -> tuple[dict, dict]:
     """HR@k and NDCG@k over the full catalogue minus already-rated movies.
 
     For each user the history is their ratings before the test period (train
     and val); relevant items are the movies they liked in the test period.
-
-    Args:
-        pool: If set, a two-stage recommender as in the Wide&Deep paper: a
-            retrieval stage keeps the ``pool`` most-rated movies (before the
-            test period) and the model ranks only those. None = the model
-            ranks the whole catalogue.
 
     Returns:
         ``(metrics, ranked)``: the averaged metrics and each user's top-k ids.
@@ -457,10 +436,6 @@ def ranking_evaluation(model, spec, task: pd.DataFrame, movies: pd.DataFrame, us
     relevant = {int(u): set(g.tolist()) for u, g in test.groupby(USER)[ITEM]}
     users = sorted(relevant) if users is None else [int(u) for u in users if int(u) in relevant]
     rec = Recommender(model, spec, history, movies)
-    if pool is not None:
-        counts = history.groupby(ITEM).size().reindex(rec.catalogue).fillna(0).to_numpy()
-        ranks = np.argsort(np.lexsort((rec.catalogue, -counts)))  # rank 0 = most rated
-        rec.allowed = ranks < pool
     ranked = {u: top[ITEM].tolist() for u, top in rec.recommend_many(users, k).items()}
     return hit_rate_and_ndcg(ranked, {u: relevant[u] for u in users}, k), ranked
 

@@ -23,6 +23,9 @@ from course_lib.columns import ITEM, LABEL, RATING, SPLIT, TIMESTAMP, USER
 from course_lib.features import DEEP_INPUTS, FeatureSpec
 from course_lib.runtime import seed_everything
 
+#: Rows per inference call (predict, AUC callbacks, branch logits): memory, not results, depends on it.
+PREDICT_BATCH = 8192
+
 
 @dataclass(frozen=True)
 class TrainingConfig:
@@ -162,7 +165,7 @@ def _auc_logger(model, train: pd.DataFrame, val: pd.DataFrame, spec: FeatureSpec
     if train_rows:
         frames["auc"] = train.sample(min(len(train), train_rows), random_state=seed)
     encoder = getattr(model, "encoder", None)
-    sets = {name: (make_dataset(frame, spec, 8192, prefetch=False, encoder=encoder).map(lambda x, y: x),
+    sets = {name: (make_dataset(frame, spec, PREDICT_BATCH, prefetch=False, encoder=encoder).map(lambda x, y: x),
                    frame[LABEL].to_numpy())
             for name, frame in frames.items()}
 
@@ -348,7 +351,7 @@ def course_model(data, branches: str = "wide_deep", seed: int = 1, deep_inputs: 
     return result
 
 
-def predict(model, frame: pd.DataFrame, spec: FeatureSpec, batch_size: int = 8192) -> np.ndarray:
+def predict(model, frame: pd.DataFrame, spec: FeatureSpec, batch_size: int = PREDICT_BATCH) -> np.ndarray:
     """Predicted probabilities of ``liked`` for the rows of ``frame``."""
     frame = frame.assign(**{LABEL: 0}) if LABEL not in frame else frame
     ds = make_dataset(frame, spec, batch_size, encoder=getattr(model, "encoder", None))

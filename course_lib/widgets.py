@@ -332,7 +332,7 @@ class BranchExplorer(_Explorer):
         self.last_update_s["total"] = time.perf_counter() - start
 
     def _rank(self, c: dict) -> None:
-        """Top-k by the combined logit, ranked by ``Recommender.top_k`` (rated and disallowed movies out)."""
+        """Top-k by the combined logit, ranked by ``Recommender.top_k`` (rated movies out)."""
         rec = self.recommender
         wide, deep = self._user_logits(c["user"], c["mode"])
         w_part, d_part = branch_contributions(wide, deep, c["use_wide"], c["use_deep"], c["blend"])

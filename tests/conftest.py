@@ -45,7 +45,7 @@ def synthetic_task(synthetic):
 @pytest.fixture(scope="session")
 def synthetic_features(synthetic_task):
     from course_lib.features import build_features
-    from course_lib.models import make_feature_spec
+    from course_lib.features import make_feature_spec
 
     task, movies = synthetic_task
     feats = build_features(task, movies)

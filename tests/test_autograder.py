@@ -35,6 +35,9 @@ from course_lib import autograde
 from tests.wrong_answers import a01, a02, a03
 from tests.wrong_answers.tamper import JUNK, TAMPER, tampered
 
+#: Every test here grades whole assignments (TensorFlow models): not in ``make test-fast``.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parent.parent
 GRADERS = REPO / "assignments" / "graders"
 WRONG = {"a01_crosses": a01.WRONG, "a02_embeddings": a02.WRONG, "a03_wide_and_deep": a03.WRONG}

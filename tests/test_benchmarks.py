@@ -138,6 +138,7 @@ def test_targets_read_pass_and_miss():
     assert targets["examples_per_s"]["remedy"] is None and targets["examples_per_s"]["margin"] is None
 
 
+@pytest.mark.slow
 def test_harness_writes_results_with_the_schema(tmp_path):
     from benchmarks import run
 

@@ -45,7 +45,7 @@ RUN_ALL_TIMEOUT_S = int(os.environ.get("COURSE_BROWSER_RUN_TIMEOUT", "780"))
 #: Seconds allowed for one toggle to show in the page.
 TOGGLE_TIMEOUT_S = 30
 
-pytestmark = pytest.mark.timeout(RUN_ALL_TIMEOUT_S + 240)
+pytestmark = [pytest.mark.timeout(RUN_ALL_TIMEOUT_S + 240), pytest.mark.slow]
 
 
 def _unavailable(reason: str):

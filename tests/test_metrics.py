@@ -30,6 +30,29 @@ def test_hit_rate_and_ndcg_by_hand():
         hit_rate_and_ndcg(ranked, {1: set()}, k=3)
 
 
+def test_ndcg_agrees_with_scikit_learn():
+    """An independent implementation: sklearn's ndcg_score on each user's list, graded 1/0 by relevance."""
+    from sklearn.metrics import ndcg_score
+
+    from course_lib.metrics import per_user_hits
+
+    rng = np.random.default_rng(0)
+    n_items = 40
+    for k in (1, 5, 10):
+        ranked = {u: rng.permutation(n_items)[:k + 3].tolist() for u in range(50)}
+        relevant = {u: set(rng.choice(n_items, size=rng.integers(1, 8), replace=False).tolist()) for u in range(50)}
+        ours = per_user_hits(ranked, relevant, k)
+        for user, top in ranked.items():
+            y_true = np.isin(np.arange(n_items), list(relevant[user])).astype(float)
+            y_score = np.zeros(n_items)
+            y_score[top] = np.arange(len(top), 0, -1)  # the list's order; the rest rank below it
+            assert ours.loc[user, f"ndcg@{k}"] == pytest.approx(ndcg_score([y_true], [y_score], k=k), abs=1e-12)
+        summary = hit_rate_and_ndcg(ranked, relevant, k)
+        assert summary[f"ndcg@{k}"] == round(float(ours[f"ndcg@{k}"].mean()), 4)
+        hits = np.mean([bool(set(top[:k]) & relevant[u]) for u, top in ranked.items()])
+        assert summary[f"hr@{k}"] == round(float(hits), 4)
+
+
 def test_segment_report_and_calibration():
     frame = pd.DataFrame({"liked": [0, 1, 0, 1, 0, 1], "seg": ["a", "a", "a", "b", "b", "b"]})
     scores = {"m": np.array([0.1, 0.9, 0.2, 0.7, 0.8, 0.6])}

@@ -89,6 +89,7 @@ def test_workers_shard_the_chunks_and_agree_on_steps(csv_folder):
     assert [int((p[SPLIT] == "train").sum()) for p in parts] == shares
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_two_workers_train_like_one_worker_on_the_same_global_batches(csv_folder, tmp_path):
     """Both workers step to the end; the chief's saved model matches a one-process run.
