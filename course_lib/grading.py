@@ -28,6 +28,7 @@ kernelspec's argv) and ``python -m course_lib.grading student DEST``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -155,6 +156,9 @@ def sandbox_command(argv: list[str], workdir: str | os.PathLike, runtime_dir: st
     for module in sorted(library.glob("*.py")):
         if module.stem not in SANDBOX_MODULES:
             cmd += ["--ro-bind", str(stub), str(module)]
+    # Made if missing: a cache written later on the host would show through the bind.
+    with contextlib.suppress(OSError):
+        (library / "__pycache__").mkdir(exist_ok=True)
     if (library / "__pycache__").is_dir():
         cmd += ["--tmpfs", str(library / "__pycache__")]
     data = _data_dir()
