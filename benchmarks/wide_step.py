@@ -25,7 +25,7 @@ configure_environment()
 configure_tensorflow()
 
 from course_lib import models  # noqa: E402
-from course_lib.experiments import score_on_test  # noqa: E402
+from course_lib.compare import score_on_test  # noqa: E402
 from course_lib.features import DEEP_INPUTS  # noqa: E402
 from course_lib.prepare import course_data  # noqa: E402
 from course_lib.train import TRAINING, train_model  # noqa: E402

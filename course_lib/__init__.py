@@ -12,7 +12,8 @@ lands in one place. Modules, by concept (and the lesson that introduces them):
 - ``notebooks`` (00): headless execution for ``make notebooks``.
 - ``prepare`` (01): ``course_data()`` — load, split and featurise in one call.
 - ``toys`` (01, 02, assignments): the small worlds lessons 01 and 02 open on.
-- ``compare`` (01, used everywhere): the course's one rule for "better".
+- ``compare`` (01, used everywhere): scores over seeds (mean ± SD, pooled SD) and
+  the course's one rule for "better".
 - ``features`` (03, used from 01): the feature contract (``FeatureSpec``) and
   the one leak-free core behind training rows, queries and serving.
 - ``models`` (01, 02, 04): wide, deep and ``WideDeep`` (two optimizers).
@@ -21,10 +22,16 @@ lands in one place. Modules, by concept (and the lesson that introduces them):
 - ``metrics`` (01, 02, 05, 06): AUC, log loss, HR@k / NDCG@k (per user), segments, calibration.
 - ``explain`` (01, 02): cross weights, embeddings, seen vs unseen crosses.
 - ``leaks`` (03): the two classic leaks, reproduced to measure them.
-- ``experiments`` (04): the 2x2 deep-inputs grid, cross ablation, planted rules.
+- ``branch_studies`` (04): when the wide branch pays: the 2x2 deep-inputs grid,
+  cross ablation, planted rules.
 - ``plots`` (00-06): the lessons' figures, incl. the architecture diagram.
-- ``recommend`` (05, 06): top-k from raw ids, cold start, fast serving.
+- ``serving`` (05, 06): a model's traced catalogue scoring (behind ``recommend``).
+- ``recommend`` (05, 06): top-k from raw ids, cold start, two-stage serving.
+- ``evaluation`` (02, 05, 06): the one ranking protocol (HR@k / NDCG@k at each
+  user's moment), the popularity baseline, how alike lists are.
 - ``ranking`` (06): implicit feedback, sampled negatives, co-occurrence retrieval.
+- ``streaming`` (README): big ratings files in chunks, the same features.
+- ``multiworker`` (README): training on several workers (``tf.distribute``).
 - ``widgets`` (01, 02, 04, 06): branch, cross and embedding explorers.
 - ``checks`` (assignments): plain-language feedback for autograded tests.
 - ``answers`` (assignments): the data-only wire format between grader and kernel.

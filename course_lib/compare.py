@@ -1,4 +1,13 @@
-"""The course's one rule for "better" (stated in lesson 01, used everywhere).
+"""Comparing models: scores over seeds, and the course's one rule for "better"
+(stated in lesson 01, used everywhere: the lessons and ``make bench``).
+
+Seed statistics, the figures the rule reads:
+
+- ``score_on_test``: one trained run's test ROC AUC, PR AUC and log loss;
+- ``summarize``: mean, sample SD (ddof=1) and number of seeds per group of a
+  table with one row per run; ``mean_sd`` the same for one list of values;
+- ``pooled_sd``: the seed spread of two (or more) arms, sqrt of the mean of
+  their sample variances: what ``compare_seeds`` measures a gap in.
 
 Two models differ by chance for two reasons, and each is measured where it is
 the noise:
@@ -34,6 +43,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from course_lib.columns import LABEL
 
 #: A gap larger than this many seed SDs is more than a change of seed does.
 THRESHOLD_SD = 2.0
@@ -79,6 +90,50 @@ class Verdict:
         return f"{self.diff:+.4f} (95% interval {self.low:+.4f} to {self.high:+.4f}): {self.verdict}"
 
 
+# --------------------------------------------------------- seed statistics ---
+
+def score_on_test(result, data) -> dict[str, float]:
+    """Test ROC AUC, PR AUC and log loss of a ``TrainResult`` (``metrics.classification_report``)."""
+    from course_lib.metrics import classification_report
+    from course_lib.train import predict
+
+    test = data.test
+    return classification_report(test[LABEL], predict(result.model, test, result.spec))
+
+
+def summarize(results: pd.DataFrame, by, metric: str = "roc_auc") -> pd.DataFrame:
+    """Mean, sample std (ddof=1) and number of seeds of ``metric`` per group.
+
+    Missing values (NaN) are skipped; the std of a group with one value is NaN.
+    """
+    return results.groupby(by, sort=False)[metric].agg(mean="mean", std=lambda s: s.std(ddof=1), seeds="count")
+
+
+def mean_sd(values) -> tuple[float, float]:
+    """``(mean, sample SD)`` of one list of per-seed values, as ``summarize`` computes them.
+
+    None and NaN are skipped; the SD of one value is NaN, and both are NaN
+    when nothing is left.
+    """
+    kept = np.asarray([v for v in values if v is not None], dtype=float)
+    kept = kept[~np.isnan(kept)]
+    if kept.size == 0:
+        return float("nan"), float("nan")
+    return float(kept.mean()), float(kept.std(ddof=1)) if kept.size > 1 else float("nan")
+
+
+def pooled_sd(*arms) -> float:
+    """The seed spread of several arms: sqrt of the mean of their sample variances.
+
+    For two arms with sample SDs s_A and s_B: sqrt((s_A^2 + s_B^2) / 2). Each
+    arm holds one value per seed (at least 2).
+    """
+    spreads = [float(_values(arm, "arm").std(ddof=1)) for arm in arms]
+    return float(np.sqrt(np.mean(np.square(spreads))))
+
+
+# ------------------------------------------------------------ the rule ---
+
 def _values(values, name: str) -> np.ndarray:
     arr = np.asarray(values, dtype=float).reshape(-1)
     if arr.size == 0 or not np.isfinite(arr).all():
@@ -99,17 +154,17 @@ def compare_seeds(a, b, a_noise: bool = True, b_noise: bool = True) -> Verdict:
             has a spread (then compare over users, ``compare_users``).
     """
     a, b = _values(a, "a"), _values(b, "b")
-    spreads = []
-    for arr, noisy, name in ((a, a_noise, "a"), (b, b_noise, "b")):
-        if noisy:
+    noisy = []
+    for arr, has_noise, name in ((a, a_noise, "a"), (b, b_noise, "b")):
+        if has_noise:
             if arr.size < 2:
                 raise ValueError(f"{name} has {arr.size} seed(s): a seed spread needs at least 2 "
                                  "(train it with seeds 1, 2, 3), or pass {name}_noise=False for a deterministic fit.")
-            spreads.append(float(arr.std(ddof=1)))
-    if not spreads or max(spreads) == 0:
+            noisy.append(arr)
+    spread = pooled_sd(*noisy) if noisy else 0.0
+    if spread == 0:
         raise ValueError("neither arm has a seed spread, so seeds cannot decide: compare over users "
                          "(course_lib.compare.compare_users) or train more seeds.")
-    spread = float(np.sqrt(np.mean(np.square(spreads))))
     diff = float(a.mean() - b.mean())
     verdict = BETTER if diff > THRESHOLD_SD * spread else WORSE if diff < -THRESHOLD_SD * spread else SAME
     return Verdict(diff=diff, verdict=verdict, method="seeds", spread=spread)
@@ -119,7 +174,7 @@ def compare_runs(runs: pd.DataFrame, a: dict, b: dict, metric: str = "roc_auc") 
     """``compare_seeds`` on two cells of a table with one row per run.
 
     Args:
-        runs: One row per (model, seed), e.g. ``experiments.branch_grid``.
+        runs: One row per (model, seed), e.g. ``branch_studies.branch_grid``.
         a, b: Column -> value filters selecting the cells, e.g.
             ``{"model": "wide_deep", "deep_inputs": "embeddings"}``.
         metric: The column compared (higher is better).

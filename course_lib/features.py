@@ -13,10 +13,12 @@ Every feature of a rating row is computed from information available
 One core serves every path. A user's history is summarised as a
 ``UserState`` (running sums); ``user_columns`` turns states into feature
 columns and ``movie_columns`` turns a movie's running sums into its
-statistics. Training rows (``build_features``), arbitrary (user, movie, time)
-queries (``build_features(..., queries=...)``, used for sampled negatives),
-the recommender's "now" (``course_lib.recommend``) and the streaming path
-(``benchmarks/scale.py``) all go through these functions.
+statistics. ``FeatureIndex`` (below) owns "features at time t": user states
+at any times, movie statistics strictly before any times (``MovieIndex``),
+and the feature rows of training ratings or of (user, movie, time) queries.
+``build_features``, the recommender (``course_lib.recommend``), the ranking
+evaluation, the sampled negatives and the streaming path
+(``course_lib.streaming``) all go through it.
 ``FeatureSpec`` (below) is the contract between this table and the models.
 
 ``tests/test_features.py`` proves leak-freedom by perturbing a row's rating
@@ -313,6 +315,10 @@ class UserState:
     liked_genres: np.ndarray  # rows x genres
     last_liked: np.ndarray  # rows x HISTORY_LENGTH
 
+    def take(self, rows) -> "UserState":
+        """The states of ``rows`` (an index array or a slice)."""
+        return UserState(**{k: v[rows] for k, v in vars(self).items()})
+
 
 def user_state(task: pd.DataFrame, movies: pd.DataFrame, vocab: list[str],
                weight: np.ndarray | None = None, genres: np.ndarray | None = None) -> UserState:
@@ -408,46 +414,58 @@ def user_history_features(task: pd.DataFrame, movies: pd.DataFrame,
     return out
 
 
+class MovieIndex:
+    """Train ratings indexed by (movie, time): each movie's statistics strictly before any time.
+
+    Movie statistics use only ``train`` ratings (of any user) made strictly
+    earlier, so no validation or test rating ever feeds a feature. The index
+    keeps the ratings sorted by (movie, time) with prefix sums (24 bytes a
+    rating), so any (movie, time) query is two binary searches. Half-star
+    ratings keep the sums exact in float64, whatever the order they came in.
+
+    Args:
+        movie_ids, times, ratings: The train ratings (any order).
+    """
+
+    def __init__(self, movie_ids, times, ratings):
+        keys = _time_keys(movie_ids, times)
+        order = np.argsort(keys, kind="stable")
+        r = np.asarray(ratings, np.float64)[order]
+        self.keys, self.c1, self.c2 = keys[order], np.r_[0.0, np.cumsum(r)], np.r_[0.0, np.cumsum(r ** 2)]
+
+    @classmethod
+    def from_task(cls, task: pd.DataFrame) -> "MovieIndex":
+        """The index of ``task``'s ``train`` rows."""
+        train = task[task[SPLIT] == "train"]
+        return cls(train[ITEM].to_numpy(), train[TIMESTAMP].to_numpy(), train[RATING].to_numpy())
+
+    @property
+    def nbytes(self) -> int:
+        return self.keys.nbytes + self.c1.nbytes + self.c2.nbytes
+
+    def sums(self, movie_ids, times) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Count, sum and sum of squares of each movie's train ratings strictly before each time."""
+        ids = np.asarray(movie_ids).astype(np.int64)
+        lo = np.searchsorted(self.keys, _time_keys(ids, np.zeros_like(ids)), side="left")
+        hi = np.searchsorted(self.keys, _time_keys(ids, times), side="left")  # strictly earlier
+        return hi - lo, self.c1[hi] - self.c1[lo], self.c2[hi] - self.c2[lo]
+
+
 def movie_statistics(task: pd.DataFrame, movies: pd.DataFrame) -> pd.DataFrame:
-    """Each movie's rating count, mean and std from earlier *training* ratings.
+    """Each row's movie statistics from earlier *training* ratings (``MovieIndex``).
 
     For a row at time ``t`` only ``train`` ratings with timestamp < ``t`` count
-    (of any user): validation and test ratings never feed a feature, and a
-    training row never sees its own rating.
+    (of any user): a training row never sees its own rating.
 
     Returns:
         ``MOVIE_NUMERIC``, one row per ``task`` row (same index); the year is
         NaN where unknown (``fill_years`` fills it).
     """
-    train = task[task[SPLIT] == "train"]
-    index = rating_index(train[ITEM], train[TIMESTAMP], train[RATING])
     q_movie = task[ITEM].to_numpy().astype(np.int64)
-    out = movie_columns(*earlier_rating_sums(index, q_movie, task[TIMESTAMP]), movie_years(q_movie, movies))
+    sums = MovieIndex.from_task(task).sums(q_movie, task[TIMESTAMP].to_numpy())
+    out = movie_columns(*sums, movie_years(q_movie, movies))
     out.index = task.index
     return out
-
-
-def rating_index(ids, times, ratings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Ratings sorted by (id, time) with prefix sums: what ``earlier_rating_sums`` searches.
-
-    Returns:
-        ``(keys, c1, c2)``: sorted ``_time_keys`` and prefix sums (length n + 1)
-        of the ratings and their squares. Half-star ratings keep them exact in
-        float64, so the sums do not depend on the order ratings are added in.
-    """
-    keys = _time_keys(ids, times)
-    order = np.argsort(keys, kind="stable")
-    r = np.asarray(ratings, np.float64)[order]
-    return keys[order], np.r_[0.0, np.cumsum(r)], np.r_[0.0, np.cumsum(r ** 2)]
-
-
-def earlier_rating_sums(index, ids, times) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Count, sum and sum of squares of each id's indexed ratings strictly before each time."""
-    keys, c1, c2 = index
-    ids = np.asarray(ids).astype(np.int64)
-    lo = np.searchsorted(keys, _time_keys(ids, np.zeros_like(ids)), side="left")
-    hi = np.searchsorted(keys, _time_keys(ids, times), side="left")  # strictly earlier
-    return hi - lo, c1[hi] - c1[lo], c2[hi] - c2[lo]
 
 
 def movie_genre_columns(movie_ids, movies: pd.DataFrame, vocab: list[str]) -> pd.DataFrame:
@@ -485,6 +503,131 @@ def assemble(base: pd.DataFrame, movie_ids, user: pd.DataFrame, movie: pd.DataFr
     return fill_years(out, year_fill)
 
 
+#: User columns that depend on the candidate as well as the user: the genre
+#: affinity, and the mean year (a user without dated history takes the candidate's).
+CANDIDATE_USER_COLUMNS = ("user_genre_affinity", "user_year_mean")
+
+
+class FeatureIndex:
+    """Everything the features know at any time t, built once from a history.
+
+    The one owner of "features of (user, movie) at time t":
+
+    - ``user_states(users, times)``: each user's ``UserState`` from their
+      ratings strictly before each time (the only place that computes user
+      states at a time: serving "now", evaluation at each user's moment and
+      sampled negatives all call it);
+    - ``movie_statistics(movie_ids, times)``: from train ratings strictly
+      before each time (``MovieIndex``);
+    - ``features(queries)``: the feature rows of (user, movie, time) queries,
+      equal to those of a rating of that movie by that user at that time;
+    - ``rows()``: the feature rows of the history's own ratings (training rows).
+
+    Args:
+        task: The known ratings, labelled, split and sorted (``make_task``):
+            history for user states; movie statistics come from its ``train``
+            rows only.
+        movies: The movies table (the catalogue: genres, release years).
+        vocab: Genre vocabulary (default: from ``movies``).
+        movie_index: Movie statistics from another (bigger) set of train
+            ratings, e.g. a whole file read in chunks (``course_lib.streaming``).
+    """
+
+    def __init__(self, task: pd.DataFrame, movies: pd.DataFrame, vocab: list[str] | None = None,
+                 movie_index: MovieIndex | None = None):
+        _check_sorted(task)
+        self.task, self.movies = task, movies
+        self.vocab = vocab or genre_vocabulary(movies)
+        self.year_fill = median_year(movies)
+        self.movie_index = movie_index or MovieIndex.from_task(task)
+        #: The first moment after every known rating ("now" for serving).
+        self.now = int(task[TIMESTAMP].max()) + 1 if len(task) else 0
+        self.catalogue = movies[ITEM].to_numpy(np.int64)
+        self.catalogue_genres = genre_matrix(self.catalogue, movies, self.vocab).astype(np.float64)
+        self.catalogue_years = movie_years(self.catalogue, movies)
+        self._history = task[[USER, ITEM, TIMESTAMP, RATING]]
+
+    def user_states(self, users, times) -> UserState:
+        """Each (user, time)'s ``UserState``, in the order given (a user without history starts empty).
+
+        Each pair is a weight-0 probe slotted into its user's timeline after
+        the ratings at or before its time: ``user_state`` counts only strictly
+        earlier ratings for it, and the probe adds nothing. One pass serves
+        every pair.
+        """
+        users = np.asarray(users, dtype=np.int64).reshape(-1)
+        times = np.broadcast_to(np.asarray(times, dtype=np.int64), users.shape)
+        history = self._history[self._history[USER].isin(np.unique(users))]
+        probes = pd.DataFrame({USER: users, ITEM: self.catalogue[:1].repeat(len(users)), TIMESTAMP: times,
+                               RATING: np.float32(0.0), "_probe": np.arange(len(users))})
+        rows = pd.concat([history.assign(_probe=-1), probes], ignore_index=True).sort_values(
+            [USER, TIMESTAMP, "_probe", ITEM], kind="stable")
+        probe = rows["_probe"].to_numpy()
+        state = user_state(rows, self.movies, self.vocab, (probe < 0).astype(np.float64))
+        at = np.flatnonzero(probe >= 0)
+        return state.take(at[np.argsort(probe[at])])
+
+    def movie_statistics(self, movie_ids, times) -> pd.DataFrame:
+        """``MOVIE_NUMERIC`` of each (movie, time), years filled as in every feature row."""
+        movie_ids = np.asarray(movie_ids, dtype=np.int64)
+        out = movie_columns(*self.movie_index.sums(movie_ids, times), movie_years(movie_ids, self.movies))
+        out["movie_year"] = out["movie_year"].fillna(self.year_fill).astype(np.float32)
+        return out
+
+    def user_columns_over(self, state: UserState, positions=slice(None)) -> dict:
+        """One user's ``USER_COLUMNS`` against catalogue ``positions`` (what serving fills in).
+
+        Args:
+            state: The user's state (one row).
+            positions: Catalogue positions of the candidates.
+
+        Returns:
+            Column -> value: a scalar for columns that depend on the user only,
+            an array over the candidates for ``CANDIDATE_USER_COLUMNS``.
+        """
+        user = user_columns(state, self.catalogue_genres[positions], self.vocab)
+        user["movie_year"] = self.catalogue_years[positions]
+        user = fill_years(user, self.year_fill)
+        return {col: user[col].to_numpy() if col in CANDIDATE_USER_COLUMNS else user[col].to_numpy()[0]
+                for col in USER_COLUMNS}
+
+    def features(self, queries: pd.DataFrame) -> pd.DataFrame:
+        """Feature rows of (user, movie, time) queries, in query order (index 0..n-1).
+
+        A query carries no rating and is not "train": it sees exactly the
+        strictly earlier ratings and adds nothing to any statistic.
+        """
+        missing = [c for c in (USER, ITEM, TIMESTAMP) if c not in queries.columns]
+        if missing:
+            raise KeyError(f"queries need columns {[USER, ITEM, TIMESTAMP]}; missing {missing}")
+        q = queries[[USER, ITEM, TIMESTAMP]].reset_index(drop=True).astype(np.int64)
+        q[RATING] = np.float32(0.0)
+        q[LABEL] = np.int8(0)
+        q[SPLIT] = "query"
+        movie_ids, times = q[ITEM].to_numpy(), q[TIMESTAMP].to_numpy()
+        state = self.user_states(q[USER].to_numpy(), times)
+        user = user_columns(state, genre_matrix(movie_ids, self.movies, self.vocab), self.vocab)
+        return assemble(q, movie_ids, user, self.movie_statistics(movie_ids, times), self.movies, self.vocab,
+                        self.year_fill)
+
+    def catalogue_features(self, time: int | None = None) -> pd.DataFrame:
+        """Every catalogue movie's feature rows at ``time`` (default: ``now``), for a user without history.
+
+        Serving reads only their movie columns: the movie side of any request.
+        """
+        at = self.now if time is None else int(time)
+        return self.features(pd.DataFrame({USER: np.int64(-1), ITEM: self.catalogue, TIMESTAMP: np.int64(at)}))
+
+    def rows(self) -> pd.DataFrame:
+        """The feature rows of the history's own ratings (each from strictly earlier ratings)."""
+        task = self.task
+        movie_ids, times = task[ITEM].to_numpy().astype(np.int64), task[TIMESTAMP].to_numpy()
+        movie = movie_columns(*self.movie_index.sums(movie_ids, times), movie_years(movie_ids, self.movies))
+        base = task[[USER, ITEM, TIMESTAMP, RATING, LABEL, SPLIT]]
+        return assemble(base, movie_ids, user_history_features(task, self.movies, self.vocab), movie,
+                        self.movies, self.vocab, self.year_fill)
+
+
 def build_features(task: pd.DataFrame, movies: pd.DataFrame, vocab: list[str] | None = None,
                    queries: pd.DataFrame | None = None) -> pd.DataFrame:
     """The full feature table: ids, label, split and every leak-free feature.
@@ -495,59 +638,13 @@ def build_features(task: pd.DataFrame, movies: pd.DataFrame, vocab: list[str] | 
         vocab: Genre vocabulary (default: from ``movies``).
         queries: Optional (user, movie, timestamp) pairs to describe instead of
             ``task``'s own rows, using ``task`` as the history (for scoring
-            movies a user has not rated, or sampled negatives). The result
-            follows their order (index 0..n-1); a query's features equal
-            those of a rating of that movie by that user at that time.
+            movies a user has not rated, or sampled negatives); see
+            ``FeatureIndex.features``.
 
     Returns:
         A DataFrame aligned with ``task`` (or ``queries``) holding ``USER``, ``ITEM``,
         ``TIMESTAMP``, ``RATING``, ``LABEL``, ``SPLIT``, then ``MOVIE_GENRE_COLUMNS``,
         ``USER_COLUMNS`` and ``MOVIE_NUMERIC``.
     """
-    vocab = vocab or genre_vocabulary(movies)
-    if queries is not None:
-        return _features_for_queries(task, movies, vocab, queries)
-    base = task[[USER, ITEM, TIMESTAMP, RATING, LABEL, SPLIT]]
-    return assemble(base, task[ITEM].to_numpy(), user_history_features(task, movies, vocab),
-                    movie_statistics(task, movies), movies, vocab, median_year(movies))
-
-
-def _features_for_queries(task, movies, vocab, queries: pd.DataFrame) -> pd.DataFrame:
-    """Features of arbitrary (user, movie, time) pairs against ``task``'s history."""
-    missing = [c for c in (USER, ITEM, TIMESTAMP) if c not in queries.columns]
-    if missing:
-        raise KeyError(f"queries need columns {[USER, ITEM, TIMESTAMP]}; missing {missing}")
-    q = queries[[USER, ITEM, TIMESTAMP]].reset_index(drop=True).astype(np.int64)
-    q[RATING] = np.float32(0.0)
-    q[LABEL] = np.int8(0)
-    q[SPLIT] = "query"
-    user = user_features_for_queries(task, movies, vocab, q)
-    # Queries carry no rating and are not "train": they add nothing to the statistics.
-    both = pd.concat([task[[ITEM, TIMESTAMP, RATING, SPLIT]].astype({SPLIT: str}),
-                      q[[ITEM, TIMESTAMP, RATING, SPLIT]]], ignore_index=True)
-    movie = movie_statistics(both, movies).iloc[len(task):]
-    return assemble(q, q[ITEM].to_numpy(), user, movie, movies, vocab, median_year(movies))
-
-
-def user_features_for_queries(history: pd.DataFrame, movies: pd.DataFrame, vocab: list[str],
-                              queries: pd.DataFrame) -> pd.DataFrame:
-    """User history features of (user, movie, time) queries, from ``history``'s rows.
-
-    Queries are slotted into their users' timelines with weight 0, so they see
-    exactly the strictly earlier ratings and add nothing themselves.
-
-    Returns:
-        ``USER_COLUMNS``, one row per query, in query order (index 0..n-1).
-    """
-    q = queries[[USER, ITEM, TIMESTAMP]].copy()
-    q[RATING] = np.float32(0.0)
-    q["_query"] = np.arange(len(q))
-    hist = history[history[USER].isin(set(q[USER].unique()))][[USER, ITEM, TIMESTAMP, RATING]].copy()
-    hist["_query"] = -1
-    both = pd.concat([hist, q], ignore_index=True)
-    both = both.sort_values([USER, TIMESTAMP, "_query", ITEM], kind="stable").reset_index(drop=True)
-    user = user_history_features(both, movies, vocab, weight=(both["_query"] < 0).to_numpy(float))
-    keep = both["_query"].to_numpy() >= 0
-    user = user[keep]
-    user.index = both.loc[keep, "_query"].to_numpy()
-    return user.sort_index()
+    index = FeatureIndex(task, movies, vocab)
+    return index.rows() if queries is None else index.features(queries)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from course_lib.columns import ITEM, RATING, TIMESTAMP, USER
+from course_lib.columns import ITEM, LABEL, RATING, SPLIT, TIMESTAMP, USER
 from course_lib.features import SHRINKAGE, PRIOR_RATING, build_features
 from course_lib.split import make_task
 
@@ -115,3 +115,23 @@ def leak_verdict(honest: pd.DataFrame, leaky: pd.DataFrame, score: str = "score"
     gaps = bootstrap_auc_gap(honest, leaky, score=score, n_boot=n_boot, seed=seed)
     diff = float(roc_auc_score(leaky["liked"], leaky[score]) - roc_auc_score(honest["liked"], honest[score]))
     return bootstrap_verdict(diff, gaps)
+
+
+def numeric_scores(table: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """The test rows of a feature table, with a ``score`` from a logistic regression on its
+    numeric features, fitted on the table's own train rows: how much a leak inflates a simple model
+    (lesson 03); lesson 04's ``numeric_baseline`` is the same on the honest table.
+
+    Standardised features, scikit-learn's ``LogisticRegression`` (no seed: the fit is convex).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from course_lib.features import NUMERIC_COLUMNS
+
+    columns = list(columns or NUMERIC_COLUMNS)
+    train, test = table[table[SPLIT] == "train"], table[table[SPLIT] == "test"]
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    model.fit(train[columns], train[LABEL])
+    return test.assign(score=model.predict_proba(test[columns])[:, 1])

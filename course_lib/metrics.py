@@ -108,6 +108,17 @@ def per_user_hits(ranked: dict[int, list[int]], relevant: dict[int, set[int]], k
     return pd.DataFrame.from_dict(rows, orient="index", columns=[f"hr@{k}", f"ndcg@{k}"]).rename_axis("user_id")
 
 
+def per_user_hits_over_runs(runs: list[dict[int, list[int]]], relevant: dict[int, set[int]],
+                             k: int = 10) -> pd.DataFrame:
+    """Each user's hit@k and NDCG@k averaged over several runs' lists (a system's seeds).
+
+    What ``compare.compare_users`` resamples for a system trained with several seeds.
+    """
+    if not runs:
+        raise ValueError("no runs to average.")
+    return sum(per_user_hits(ranked, relevant, k) for ranked in runs) / len(runs)
+
+
 def hit_rate_and_ndcg(ranked: dict[int, list[int]], relevant: dict[int, set[int]], k: int = 10) -> dict[str, float]:
     """HR@k and NDCG@k averaged over users with at least one relevant item (``per_user_hits``)."""
     per_user = per_user_hits(ranked, relevant, k)

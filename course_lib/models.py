@@ -31,7 +31,7 @@ from course_lib.features import PAIR_SHIFT, FeatureSpec
 #: The loss is a batch mean, so a rare pair's gradient is tiny: L1 and the
 #: initial accumulator must be small too, or they swamp it.
 #: The step depends on whether the wide part learns alone, each chosen on
-#: validation AUC over seeds 1-3 (``python -m benchmarks.wide_step``). Alone, it
+#: validation AUC over seeds 1-3 (the repository's ``wide_step.py`` study). Alone, it
 #: is the only learner: at 2.0 it converges within the course's budget (best
 #: epoch 6-15 of 20), at 0.5 it was still improving at epoch 20. Trained
 #: jointly, the deep branch (Adam) learns the bulk and the wide part corrects
@@ -399,6 +399,22 @@ def wide_ftrl(joint: bool = True, learning_rate: float | None = None, l1: float 
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
+class ReplicaBinaryCrossentropy(keras.losses.Loss):
+    """Binary cross-entropy returned per example, so Keras divides it by the replica count.
+
+    The course's models output shape ``(batch,)``; on that,
+    ``keras.losses.BinaryCrossentropy`` averages inside the loss function
+    and returns a scalar, and Keras skips its 1 / replicas scaling for
+    scalars: with ``n`` replicas the summed gradients would be ``n`` times
+    the batch mean (FTRL's step is not scale-free). Same value on one replica.
+    ``course_lib.train.compile_model`` uses it under a distribution strategy.
+    """
+
+    def call(self, y_true, y_pred):
+        return keras.losses.binary_crossentropy(y_true[:, None], y_pred[:, None])
+
+
+@keras.saving.register_keras_serializable(package="course_lib")
 class WideDeep(keras.Model):
     """Wide&Deep (Cheng et al. 2016): ``sigmoid(wide(x) + deep(x))``, trained jointly.
 
@@ -487,7 +503,7 @@ class WideDeep(keras.Model):
             wide_part = grads[:len(wide_vars)]
             # Row slices go to SparseFtrl only, and only on one replica: under a
             # distribution strategy Keras sums them across workers with an
-            # all-gather, which aborted the 2-worker run of benchmarks/scale.py;
+            # all-gather, which aborted a 2-worker run (course_lib.multiworker);
             # dense, it is the all-reduce every other gradient takes.
             if not isinstance(self.wide_optimizer, SparseFtrl) or tf.distribute.has_strategy():
                 wide_part = [dense_gradient(g) for g in wide_part]

@@ -1,4 +1,4 @@
-"""Execute notebooks headless — for ``make notebooks`` and the benchmarks.
+"""Execute notebooks headless — for ``make notebooks`` and ``make bench``.
 
 Introduced for maintainers (lesson 00's "how this course is tested").
 """

@@ -199,9 +199,16 @@ class CooccurrenceRetriever:
     returned; users with no likes (cold start) get the most-rated movies,
     and short lists are topped up from them.
 
+    **As of a time.** ``candidates(user, n, at=t)`` and ``popular_positions(user,
+    n, at=t)`` use only the ratings of ``history`` made strictly before ``t``
+    (every count: co-occurrences, ``n``, ``d``, the most-rated order, the
+    user's own likes and rated movies). A rating made later changes nothing,
+    so a user is served as they would have been at ``t``. ``at=None`` uses
+    every rating ("now").
+
     Args:
-        history: The ratings known "now" (for an offline evaluation, the rows
-            before the test period: ``pre_test(task)``).
+        history: The ratings known "now" (any split); for a time-correct
+            offline evaluation, all ratings, queried ``at`` each user's moment.
         catalogue: Movie ids that can be retrieved.
         recent: How many latest likes describe the user.
         damping: Popularity damping exponent (see above).
@@ -217,59 +224,96 @@ class CooccurrenceRetriever:
         ordered = ordered[pos >= 0]
         pos = pos[pos >= 0]
         user_ids, user_row = np.unique(ordered[USER].to_numpy(np.int64), return_inverse=True)
+        time = ordered[TIMESTAMP].to_numpy(np.int64)
+        first = ~pd.DataFrame({"u": user_row, "p": pos}).duplicated().to_numpy()  # a movie rated twice counts once
         liked = (ordered[LABEL].to_numpy() == 1)
         shape = (len(user_ids), len(self.catalogue))
-        rated = sparse.csr_matrix((np.ones(len(pos)), (user_row, pos)), shape=shape)
-        rated.sum_duplicates()
-        rated.data[:] = 1.0  # a movie rated twice counts once
-        self._rated_matrix = rated
-        self._liked_t = sparse.csr_matrix((np.ones(int(liked.sum())), (pos[liked], user_row[liked])),
-                                          shape=shape[::-1])
-        self._liked_t.sum_duplicates()
-        self._liked_t.data[:] = 1.0
-        counts = np.asarray(rated.sum(axis=0)).ravel()
-        self._scale = np.maximum(counts, 1.0) ** -self.damping
-        self._user_scale = np.maximum(np.asarray(rated.sum(axis=1)).ravel(), 1.0) ** -self.damping
-        # Most-rated first, ties by movie id: the fallback order.
-        self.popular = np.lexsort((self.catalogue, -counts))
-        self._popular_rank = np.empty(len(self.catalogue), dtype=np.int64)
-        self._popular_rank[self.popular] = np.arange(len(self.catalogue))
+
+        def matrix(rows, cols, when, shape):
+            # A 0/1 matrix and each stored entry's rating time, to mask entries "as of" a time.
+            m = sparse.csr_matrix((np.arange(1.0, len(rows) + 1), (rows, cols)), shape=shape)
+            m.sum_duplicates()  # none left (deduplicated above): keeps the canonical order
+            entry_time = when[m.data.astype(np.int64) - 1]
+            m.data[:] = 1.0
+            return m, entry_time
+
+        self._rated_all, self._rated_time = matrix(user_row[first], pos[first], time[first], shape)
+        keep = liked & first
+        self._liked_all, self._liked_time = matrix(pos[keep], user_row[keep], time[keep], shape[::-1])
+        self._now = self._counts(None)
         self._row = {int(u): i for i, u in enumerate(user_ids)}
-        self._rated = {}
-        self._recent_likes = {}
+        # Each user's ratings in time order: catalogue position, time, liked.
+        self._timeline = {}
         users = ordered[USER].to_numpy(np.int64)
         bounds = np.flatnonzero(np.r_[True, users[1:] != users[:-1], True])
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            u = int(users[a])
-            self._rated[u] = np.unique(pos[a:b])
-            likes = pos[a:b][liked[a:b]]
-            self._recent_likes[u] = likes[len(likes) - min(self.recent, len(likes)):]
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            self._timeline[int(users[lo])] = (pos[lo:hi], time[lo:hi], liked[lo:hi])
 
-    def scores(self, user_id: int) -> np.ndarray:
+    def _counts(self, at: int | None) -> dict:
+        """The matrices and counts built from the ratings strictly before ``at`` (None: all)."""
+        if at is None:
+            rated, liked_t = self._rated_all, self._liked_all
+        else:
+            # Same sparsity, later entries zeroed: sums add exact zeros, so "as of now" equals at=None.
+            rated, liked_t = self._rated_all.copy(), self._liked_all.copy()
+            rated.data = (self._rated_time < at).astype(np.float64)
+            liked_t.data = (self._liked_time < at).astype(np.float64)
+        counts = np.asarray(rated.sum(axis=0)).ravel()
+        popular = np.lexsort((self.catalogue, -counts))  # most-rated first, ties by movie id
+        rank = np.empty(len(self.catalogue), dtype=np.int64)
+        rank[popular] = np.arange(len(self.catalogue))
+        return {"rated": rated, "liked_t": liked_t, "scale": np.maximum(counts, 1.0) ** -self.damping,
+                "user_scale": np.maximum(np.asarray(rated.sum(axis=1)).ravel(), 1.0) ** -self.damping,
+                "popular": popular, "popular_rank": rank}
+
+    def _as_of(self, at: int | None) -> dict:
+        if at is None:
+            return self._now
+        if getattr(self, "_cached_at", None) != at:  # an evaluation asks many users at few distinct times
+            self._cached, self._cached_at = self._counts(int(at)), at
+        return self._cached
+
+    def _user(self, user_id: int, at: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """The user's rated positions and latest ``recent`` likes, from ratings strictly before ``at``."""
+        pos, time, liked = self._timeline.get(int(user_id), (np.zeros(0, np.int64),) * 2 + (np.zeros(0, bool),))
+        if at is not None:
+            before = time < at
+            pos, liked = pos[before], liked[before]
+        likes = pos[liked]
+        return np.unique(pos), likes[len(likes) - min(self.recent, len(likes)):]
+
+    def scores(self, user_id: int, at: int | None = None) -> np.ndarray:
         """Co-occurrence score of every catalogue movie for ``user_id`` (zeros for a cold start)."""
-        seeds = self._recent_likes.get(int(user_id))
-        if seeds is None or not len(seeds):
+        state, (_, seeds) = self._as_of(at), self._user(user_id, at)
+        if not len(seeds):
             return np.zeros(len(self.catalogue))
         weight = np.zeros(len(self.catalogue))
-        np.add.at(weight, seeds, self._scale[seeds])
-        per_user = (self._liked_t.T @ weight) * self._user_scale  # how strongly each user shares these likes
-        return (self._rated_matrix.T @ per_user) * self._scale
+        np.add.at(weight, seeds, state["scale"][seeds])
+        per_user = (state["liked_t"].T @ weight) * state["user_scale"]  # how strongly each user shares these likes
+        return (state["rated"].T @ per_user) * state["scale"]
 
-    def candidate_positions(self, user_id: int, n: int = N_CANDIDATES) -> np.ndarray:
+    def candidate_positions(self, user_id: int, n: int = N_CANDIDATES, at: int | None = None) -> np.ndarray:
         """Catalogue positions of the top-``n`` unrated movies, best first (ties: most rated)."""
-        s = self.scores(user_id)
-        s[self._rated.get(int(user_id), np.array([], dtype=np.int64))] = -np.inf
+        s = self.scores(user_id, at)
+        s[self._user(user_id, at)[0]] = -np.inf
         k = min(int(n), int(np.isfinite(s).sum()))
         if k <= 0:
             return np.array([], dtype=np.int64)
         # Only the movies scoring at least the k-th best need sorting (ties at the cut all kept).
         cut = -np.partition(-s, k - 1)[k - 1]
         pool = np.flatnonzero(s >= cut)
-        return pool[np.lexsort((self._popular_rank[pool], -s[pool]))][:k]
+        return pool[np.lexsort((self._as_of(at)["popular_rank"][pool], -s[pool]))][:k]
 
-    def candidates(self, user_id: int, n: int = N_CANDIDATES) -> np.ndarray:
+    def candidates(self, user_id: int, n: int = N_CANDIDATES, at: int | None = None) -> np.ndarray:
         """Movie ids of the top-``n`` unrated movies for ``user_id``, best first."""
-        return self.catalogue[self.candidate_positions(user_id, n)]
+        return self.catalogue[self.candidate_positions(user_id, n, at)]
+
+    def popular_positions(self, user_id: int, n: int = 10, at: int | None = None) -> np.ndarray:
+        """The popularity baseline: the ``n`` most-rated movies the user has not rated (as of ``at``)."""
+        rated = np.zeros(len(self.catalogue), bool)
+        rated[self._user(user_id, at)[0]] = True
+        popular = self._as_of(at)["popular"]
+        return popular[~rated[popular]][:n]
 
 
 def retrieval_recall(candidates: dict[int, np.ndarray], relevant: dict[int, set[int]]) -> float:
@@ -278,111 +322,3 @@ def retrieval_recall(candidates: dict[int, np.ndarray], relevant: dict[int, set[
     if not shares:
         raise ValueError("no user has a relevant test movie; nothing to recall.")
     return round(float(np.mean(shares)), 4)
-
-
-def liked_in_test(task: pd.DataFrame) -> dict[int, set[int]]:
-    """User -> the movies they liked in their test period (what a recommender should find)."""
-    test = task[(task[SPLIT] == "test") & (task[LABEL] == 1)]
-    return {int(u): set(g.tolist()) for u, g in test.groupby(USER)[ITEM]}
-
-
-# ------------------------------------------------------------- evaluation ---
-
-def recommendation_times(task: pd.DataFrame) -> dict[int, int]:
-    """User -> the moment we recommend to them: the timestamp of their first test rating.
-
-    Candidates are described as they were then (movie statistics from
-    earlier training ratings only), exactly like the training rows; scoring
-    a 1997 user with 2018 statistics would rank films they could not have seen.
-    """
-    test = task[task[SPLIT] == "test"]
-    return {int(u): int(t) for u, t in test.groupby(USER)[TIMESTAMP].min().items()}
-
-
-class RankingEvaluation:
-    """HR@k and NDCG@k of ranking models: the same users, candidates and moments for every model.
-
-    Each user is scored at ``recommendation_times`` from the ratings before
-    the test period; relevant = the movies they liked in the test period.
-
-    - With a ``retriever`` (two-stage), the candidates and their feature rows
-      (``build_features(..., queries=...)``) are computed once and shared by
-      every model evaluated.
-    - Without one, each model ranks the whole catalogue minus the movies the
-      user already rated, through ``Recommender.score(user, at=...)``.
-
-    Args:
-        task: Output of ``make_task``.
-        movies: The catalogue.
-        retriever: A ``CooccurrenceRetriever`` (anything with
-            ``candidates(user, n)``) built on ``pre_test(task)``, or None.
-        n_candidates: Candidates per user with a retriever.
-        users: Users to evaluate (default: all with a liked test movie).
-        k: Cut-off.
-    """
-
-    def __init__(self, task: pd.DataFrame, movies: pd.DataFrame, retriever=None,
-                 n_candidates: int = N_CANDIDATES, users=None, k: int = 10):
-        from course_lib.features import build_features
-
-        self.history, self.movies, self.k = pre_test(task), movies, int(k)
-        relevant = liked_in_test(task)
-        self.users = sorted(relevant) if users is None else [int(u) for u in users if int(u) in relevant]
-        if not self.users:
-            raise ValueError("no user has a liked test movie among those asked for; nothing to rank.")
-        self.relevant = {u: relevant[u] for u in self.users}
-        self.when = recommendation_times(task)
-        self.features = None
-        self._recommender = None  # whole-catalogue path: built on first use, shared by every model
-        if retriever is not None:
-            self.candidates = {u: np.asarray(retriever.candidates(u, n_candidates), dtype=np.int64)
-                               for u in self.users}
-            sizes = [len(self.candidates[u]) for u in self.users]
-            queries = pd.DataFrame({USER: np.repeat(self.users, sizes).astype(np.int64),
-                                    ITEM: np.concatenate([self.candidates[u] for u in self.users]),
-                                    TIMESTAMP: np.repeat([self.when[u] for u in self.users], sizes)})
-            self.features = build_features(self.history, movies, queries=queries)
-
-    def __call__(self, model, spec=None) -> tuple[dict, dict]:
-        """``(metrics, ranked)``: the averaged metrics and each user's top-k movie ids.
-
-        Args:
-            model: A trained course model (probability of the positive class).
-            spec: Its ``FeatureSpec`` (default: the model's own, ``model.spec``).
-        """
-        from course_lib.metrics import hit_rate_and_ndcg
-
-        spec = spec or model.spec
-        ranked = self._two_stage(model, spec) if self.features is not None else self._whole_catalogue(model, spec)
-        return hit_rate_and_ndcg(ranked, self.relevant, self.k), ranked
-
-    def _two_stage(self, model, spec) -> dict[int, list[int]]:
-        from course_lib.train import predict
-
-        scores = predict(model, self.features, spec)
-        ranked, offset = {}, 0
-        for user in self.users:
-            cand = self.candidates[user]
-            s = scores[offset:offset + len(cand)]
-            offset += len(cand)
-            # Stable order: ties broken by movie id, so lists repeat exactly.
-            ranked[user] = cand[np.lexsort((cand, -s))[:self.k]].tolist()
-        return ranked
-
-    def _whole_catalogue(self, model, spec) -> dict[int, list[int]]:
-        from course_lib.recommend import Recommender
-
-        if self._recommender is None:  # built once: the states are the same for every model
-            self._recommender = Recommender(model, spec, self.history, self.movies)
-            self._recommender.prepare_at(self.users, [self.when[u] for u in self.users])
-        rec = self._recommender.for_model(model, spec)
-        rec.encode_users_at(self.users, [self.when[u] for u in self.users])  # one encoder call for all
-        n, ranked = len(rec.catalogue), {}
-        for start in range(0, len(self.users), 64):
-            chunk = self.users[start:start + 64]
-            # The movies' statistics at every user's moment, in one pass per chunk.
-            stats = rec.movie_stats_at(np.tile(rec.catalogue, len(chunk)), np.repeat([self.when[u] for u in chunk], n))
-            for i, user in enumerate(chunk):
-                scores = rec.score(user, at=self.when[user], movie_stats=stats.iloc[i * n:(i + 1) * n])
-                ranked[user] = rec.catalogue[rec.top_positions(scores, user, self.k)].tolist()
-        return ranked

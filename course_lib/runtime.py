@@ -99,7 +99,7 @@ def import_tensorflow():
 
 
 def configure_tensorflow() -> None:
-    """Quiet logs, deterministic ops and fixed thread pools (also used by the benchmarks)."""
+    """Quiet logs, deterministic ops and fixed thread pools (also used by ``make bench``)."""
     tf = import_tensorflow()
     tf.get_logger().setLevel("ERROR")
     tf.config.experimental.enable_op_determinism()

@@ -91,7 +91,7 @@ def make_dataset(frame: pd.DataFrame, spec: FeatureSpec, batch_size: int = BATCH
     The columns are held as whole tensors and each batch *gathers* its rows:
     one op per feature per batch instead of one per row, which is what makes
     the input pipeline several times faster than slicing rows
-    (``benchmarks/RESULTS.md`` measures both).
+    (``make bench`` measures both).
 
     Args:
         frame: Feature rows (with a ``liked`` column).
@@ -102,7 +102,7 @@ def make_dataset(frame: pd.DataFrame, spec: FeatureSpec, batch_size: int = BATCH
         prefetch: Overlap input preparation with training.
         encoder: A model's ``InputEncoder``: if given, the batches hold its
             output, computed once for the whole table, so training does no
-            id or string lookup per step (``benchmarks/`` measures the gain).
+            id or string lookup per step (``make bench`` measures the gain).
     """
     import tensorflow as tf
 
@@ -142,16 +142,38 @@ class TrainResult:
 
 
 def compile_model(model, learning_rate: float = DEEP_LEARNING_RATE):
-    """Compile a course model the way ``train_model`` does (and the benchmarks measure).
+    """Compile a course model the way ``train_model`` does (and ``make bench`` measures).
 
     Adam for the deep part (the wide part has its own FTRL in ``WideDeep``)
     and binary cross-entropy. No in-graph AUC metric: it costs a third of
     each step; ``AUCLogger`` computes the exact AUC once per epoch instead.
+
+    Inside a ``tf.distribute`` strategy's ``scope()`` (several devices or
+    workers, ``course_lib.streaming``, ``course_lib.multiworker``) the loss is
+    ``replica_safe_loss()`` and the wide part's FTRL is built here, like the
+    deep part's Adam (``WideDeep.compile``): a variable first created inside
+    ``strategy.run`` would be per replica. Outside one, the loss is the
+    stock ``BinaryCrossentropy``: the lessons' models, figures and saved
+    files stay exactly as they were.
     """
     import keras
+    import tensorflow as tf
 
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=keras.losses.BinaryCrossentropy())
+    distributed = tf.distribute.has_strategy()
+    loss = replica_safe_loss() if distributed else keras.losses.BinaryCrossentropy()
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
+    if distributed and getattr(model, "wide", None) is not None:
+        model.wide_optimizer.build(model.wide.trainable_variables)
     return model
+
+
+def replica_safe_loss():
+    """The binary cross-entropy ``compile_model`` uses under a distribution strategy
+    (``course_lib.models.ReplicaBinaryCrossentropy``, registered with Keras like
+    the course's layers, so a saved model loads with its compile state)."""
+    from course_lib.models import ReplicaBinaryCrossentropy
+
+    return ReplicaBinaryCrossentropy()
 
 
 def _auc_logger(model, train: pd.DataFrame, val: pd.DataFrame, spec: FeatureSpec, seed: int, train_rows: int):

@@ -104,3 +104,83 @@ def test_a_plain_keras_model_is_refused():
 
     with pytest.raises(ValueError, match="no functional branches"):
         model_graph(Bare(name="bare"))
+
+
+# ------------------------------------------------------------ the code's layout ---
+# The library stands alone (benchmarks/ measures it, never the other way round), and
+# the measuring scripts import each other in one direction only.
+
+import ast  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _imported_modules(source: str, package: str) -> set[str]:
+    """The modules of ``package`` that ``source`` imports, anywhere (function-local imports too)."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith(package + ".")}
+        elif isinstance(node, ast.ImportFrom):
+            if (node.level == 0 and node.module == package) or (node.level == 1 and node.module is None):
+                found |= {a.name for a in node.names}  # from package import module
+            elif node.level == 0 and (node.module or "").startswith(package + "."):
+                found.add(node.module.split(".")[1])
+            elif node.level == 1:
+                found.add(node.module.split(".")[0])
+    return found
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every import cycle of ``graph`` (module -> modules it imports), each from its smallest name."""
+    cycles = set()
+
+    def walk(path):
+        for nxt in sorted(graph.get(path[-1], ())):
+            if nxt in path:
+                loop = path[path.index(nxt):]
+                i = loop.index(min(loop))
+                cycles.add(tuple(loop[i:] + loop[:i]))
+            elif nxt in graph:
+                walk(path + [nxt])
+
+    for start in graph:
+        walk([start])
+    return sorted(list(c) for c in cycles)
+
+
+def test_the_cycle_check_sees_every_form_of_import():
+    sources = {"a": "import os\n\ndef f():\n    from benchmarks.b import x\n",  # function-local
+               "b": "from benchmarks import c, a as other\n",
+               "c": "from .d import y\n", "d": "import benchmarks.e\nfrom . import report\n",
+               "e": "", "report": "from course_lib import streaming\n"}
+    graph = {name: _imported_modules(src, "benchmarks") for name, src in sources.items()}
+    assert graph == {"a": {"b"}, "b": {"a", "c"}, "c": {"d"}, "d": {"e", "report"}, "e": set(), "report": set()}
+    assert _cycles(graph) == [["a", "b"]]
+    assert _cycles({**graph, "e": {"c"}}) == [["a", "b"], ["c", "d", "e"]]
+
+
+def test_benchmarks_import_each_other_without_a_cycle():
+    graph = {p.stem: _imported_modules(p.read_text(), "benchmarks") for p in (REPO / "benchmarks").glob("*.py")}
+    assert "scale" in graph["run"]  # not vacuous: the harness imports its sections
+    assert _cycles(graph) == [], "benchmarks/ import cycle(s); move what both sides need into benchmarks/report.py"
+
+
+def test_the_library_never_mentions_benchmarks():
+    hits = [f"{p.relative_to(REPO)}:{i}: {line.strip()}" for p in sorted((REPO / "course_lib").rglob("*.py"))
+            for i, line in enumerate(p.read_text().splitlines(), 1) if "benchmarks" in line]
+    assert not hits, "course_lib must stand alone (say `make bench` instead):\n" + "\n".join(hits)
+
+
+def test_the_package_docstring_lists_every_module_once():
+    """``course_lib/__init__.py`` is the one module list (the README points to it)."""
+    import re
+    from pathlib import Path
+
+    import course_lib
+
+    root = Path(course_lib.__file__).parent
+    modules = sorted(p.stem for p in root.glob("*.py") if not p.stem.startswith("_"))
+    listed = re.findall(r"^- ``(\w+)``", course_lib.__doc__, flags=re.M)
+    assert sorted(listed) == modules, f"missing: {sorted(set(modules) - set(listed))}, stale: {sorted(set(listed) - set(modules))}"

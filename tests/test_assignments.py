@@ -242,21 +242,16 @@ class TestTrustedGrading:
         assert ["--tmpfs", str(library / "__pycache__")] == cmd[cmd.index(str(library / "__pycache__")) - 1:][:2]
         assert "ImportError" in (tmp_path / "reference_module_stub.py").read_text()
 
-    def test_config_swaps_only_nbgrader_execute(self):
+    def test_config_swaps_only_nbgrader_execute(self, monkeypatch):
         from nbgrader.converters import Autograde
         from traitlets.config import Config
 
         config = Config()
         namespace = {"get_config": lambda: config, "__file__": str(COURSE / "nbgrader_config.py")}
-        env = {**os.environ, "COURSE_GRADING_SANDBOX": "0"}
-        old = dict(os.environ)
-        try:
-            os.environ.update(env)
-            with pytest.warns(RuntimeWarning, match="NOT SANDBOXED"):
-                exec((COURSE / "nbgrader_config.py").read_text(), namespace)
-        finally:
-            os.environ.clear()
-            os.environ.update(old)
+        monkeypatch.setenv("COURSE_GRADING_SANDBOX", "0")
+        monkeypatch.setenv("PATH", os.environ["PATH"])  # restored after: the config prepends the venv's bin/
+        with pytest.warns(RuntimeWarning, match="NOT SANDBOXED"):
+            exec((COURSE / "nbgrader_config.py").read_text(), namespace)
         default = Autograde.class_traits()["autograde_preprocessors"].default()
         assert config.Autograde.autograde_preprocessors == [autograde.TrustedExecute, *default[1:]]
         assert config.TrustedExecute.graders_dir == str(COURSE / "graders")

@@ -1,14 +1,18 @@
 """Smoke tests of the benchmark harness (issue #6) on tiny synthetic data.
 
 They check the harness's shape — the JSON schema, Sparrow's architecture, the
-streaming reader against the in-memory path, the report rendered from recorded
-results — never a speed.
+report rendered from recorded results — never a speed (the streaming path
+itself is tested in ``tests/test_scale.py``).
 
 results.json schema 1, as changed by issue #9 (one ``Target`` table): every
 entry of ``targets`` has the same keys (key, description, target, value,
 status, margin, note, remedy), so an ``n/a`` target now carries
 ``"remedy": null``; ``our_wd_train_seconds`` is rounded to 4 decimals instead
-of 2. Nothing was removed or renamed.
+of 2. Issue #22 added, without removing or renaming anything: ``calibration``
+(the yardstick's passes and the reference), the target keys ``measured``,
+``spread`` and ``calibration`` (None for a target that is not a time), per-epoch
+and per-pass timings, and the kernel CPU seconds of each notebook. A time
+target's ``value`` is now its calibrated value.
 """
 
 import json
@@ -19,8 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from course_lib.columns import ITEM, LABEL, RATING, SPLIT, TIMESTAMP, USER
-from course_lib.features import HIST_COLUMNS, MOVIE_GENRE_COLUMNS, USER_GENRE_COLUMNS, USER_NUMERIC
+from course_lib.columns import ITEM, USER
 
 
 def test_sparrow_has_the_stated_architecture(synthetic_features):
@@ -57,57 +60,6 @@ def test_sparrow_has_the_stated_architecture(synthetic_features):
     np.testing.assert_allclose(x["movie_rating_count"], np.expm1(rows["movie_rating_count"].to_numpy()), rtol=1e-5)
     probs = np.asarray(model.predict_on_batch(x))
     assert probs.shape == (16, 1) and np.all((probs >= 0) & (probs <= 1))
-
-
-@pytest.fixture()
-def small_csv(tmp_path):
-    from benchmarks import scale
-
-    info = scale.write_synthetic_csv(tmp_path, n_users=40, n_movies=80, ratings_per_user=(5, 30), seed=2,
-                                     users_per_call=15)
-    return tmp_path, info
-
-
-def _in_memory(folder):
-    from benchmarks import scale
-    from course_lib.features import build_features
-    from course_lib.split import make_task
-
-    raw = pd.read_csv(folder / "ratings.csv").rename(columns=scale.CSV_COLUMNS)
-    raw = raw.astype({USER: "int64", ITEM: "int64", RATING: "float32", TIMESTAMP: "int64"})
-    movies = scale.load_movies_csv(folder)
-    task = make_task(raw)
-    return task, build_features(task, movies), movies
-
-
-def test_streaming_yields_the_in_memory_rows_and_user_features(small_csv):
-    from benchmarks import scale
-
-    folder, info = small_csv
-    task, expected, movies = _in_memory(folder)
-    assert info["rows"] == len(task)
-    # A chunk far smaller than a user's history forces the carry-over of partial users.
-    chunks = list(scale.stream_ratings(folder / "ratings.csv", chunk_rows=37))
-    assert len(chunks) > 3
-    assert all(not set(a[USER]) & set(b[USER]) for a, b in zip(chunks, chunks[1:]))
-    streamed = pd.concat(chunks, ignore_index=True)
-    pd.testing.assert_frame_equal(streamed, task[[USER, ITEM, RATING, TIMESTAMP]].reset_index(drop=True))
-
-    feats = pd.concat(list(scale.stream_features(folder, movies, chunk_rows=37)), ignore_index=True)
-    same = [USER, ITEM, TIMESTAMP, RATING, LABEL, *MOVIE_GENRE_COLUMNS, *USER_GENRE_COLUMNS, *HIST_COLUMNS,
-            *USER_NUMERIC, "movie_year"]
-    pd.testing.assert_frame_equal(feats[same], expected[same].reset_index(drop=True), check_dtype=False)
-    assert (feats[SPLIT].astype(str).to_numpy() == expected[SPLIT].astype(str).to_numpy()).all()
-    # Movie statistics are time-correct and equal too: tests/test_scale.py checks every column.
-
-
-def test_streaming_rejects_a_file_not_grouped_by_user(tmp_path):
-    from benchmarks import scale
-
-    pd.DataFrame({"userId": [1, 2, 1], "movieId": [1, 2, 3], "rating": [4.0, 3.0, 5.0],
-                  "timestamp": [1, 2, 3]}).to_csv(tmp_path / "ratings.csv", index=False)
-    with pytest.raises(ValueError, match="not ordered by userId"):
-        list(scale.stream_ratings(tmp_path, chunk_rows=2))
 
 
 def test_targets_read_pass_and_miss():
@@ -229,6 +181,7 @@ def test_report_renders_failed_skipped_and_missing_sections_and_new_entries(monk
     del results["sections"]["training"]
     results["sections"]["course"]["total_seconds"] = 300.0
     results["sections"]["extra"] = {"status": "ok", "answer": 42}
+    results.pop("calibration", None)  # judged on the measured values (a run that predates the calibration)
     # What another agent adds: one Section and one Target, nothing else.
     extra = max(sec.number for sec in run.SECTIONS) + 1
     monkeypatch.setattr(run, "SECTIONS", run.SECTIONS + (run.Section(
@@ -240,16 +193,17 @@ def test_report_renders_failed_skipped_and_missing_sections_and_new_entries(monk
 
     headings = [line for line in md.splitlines() if line.startswith("## ")]
     numbered = sorted((sec.number, sec.title) for sec in run.SECTIONS)
-    assert headings == ["## Machine", "## Targets", *(f"## {n}. {t}" for n, t in numbered)]
+    assert headings == ["## Machine", "## Targets", "## Calibration", *(f"## {n}. {t}" for n, t in numbered)]
     assert numbered[:6] == [(1, "Course runtime"), (2, "Training speed"), (3, "Recommendation latency"),
                             (4, "Quality"), (5, "Sparrow RecSys baseline"), (6, "Scale path (streaming)")]
     assert "## 4. Quality\n\nSection failed: `ValueError: boom`\n" in md
     assert "## 3. Recommendation latency\n\nSkipped (no model).\n" in md
     assert "## 2. Training speed\n\nNot run.\n" in md
     assert f"## {extra}. Extra\n\nThe answer is 42.\n" in md
-    assert "| whole course (all notebooks, cold kernels) | 300.0 s | <= 240 s | **MISS** | 60.0 s over |" in md
-    assert "| W&D test ROC AUC (mean over seeds) | — | >= 0.79 | **n/a** |  — not measured in this run |" in md
-    assert "| the answer | 42.0000 | >= 50 | **MISS** | 8.0000 short |" in md
+    # A time target: the judged value, then the value measured here (the same without a calibration).
+    assert "| whole course (all notebooks, cold kernels) | 300.0 s | 300.0 s | <= 240 s | **MISS** | 60.0 s over" in md
+    assert "| W&D test ROC AUC (mean over seeds) | — |  | >= 0.79 | **n/a** |  — not measured in this run |" in md
+    assert "| the answer | 42.0000 |  | >= 50 | **MISS** | 8.0000 short |" in md
     assert "- *the answer*: Ask again." in md
     slow = max(results["sections"]["course"]["notebooks"], key=lambda r: r["seconds"])
     share = slow["seconds"] / results["sections"]["course"]["total_seconds"]
@@ -275,3 +229,171 @@ def test_branch_comparisons_are_the_rules_verdicts():
     assert c["wd_minus_deep_embeddings"]["verdict"] == "better"
     assert c["wd_minus_deep_statistics"]["verdict"] == "not distinguishable"
     assert c["statistics_gain_deep"]["in_sd"] == 100.0 and c["statistics_gain_deep"]["method"] == "seeds"
+
+
+# ------------------------------------------------ calibration (issue 22) ---
+
+def _passes(sections, train, score):
+    """Calibration passes: one before the first section, one after each (kernel times in seconds)."""
+    return [{"after": after, "train": t, "score": s, "seconds": 2.0}
+            for after, t, s in zip([None, *sections], train, score)]
+
+
+def test_calibration_arithmetic():
+    from benchmarks import calibration as C
+
+    # A machine twice as slow as the reference: factor 0.5; its 20 ms is the reference's 10 ms,
+    # its 100,000 examples/s the reference's 200,000.
+    assert C.factor({"train": 0.1}, {"train": 0.2}, "train") == 0.5
+    assert C.calibrate(20.0, 0.5) == 10.0 and C.calibrate(100_000, 0.5, rate=True) == 200_000
+    assert C.calibrate(20.0, None) == 20.0  # no reference: the measured value
+    assert C.factor(None, {"train": 0.2}, "train") is None and C.factor({"train": 0.1}, None, "train") is None
+    assert C.in_kernel_units(20.0, 0.5) == 40.0 and C.in_kernel_units(100.0, 0.5, rate=True) == 50.0
+    # The run's kernel time: the median over every repetition of every pass (one slow pass moves it little).
+    passes = [{"after": None, "train": 0.2, "train_samples": [0.1, 0.2, 0.3], "score": 1.0, "score_samples": [1.0]},
+              {"after": "course", "train": 9.0, "train_samples": [9.0, 9.0, 9.0], "score": 3.0, "score_samples": [3.0]},
+              {"after": "training", "train": 0.25, "train_samples": [0.2, 0.25, 0.3], "score": 2.0}]
+    run = C.run_level(passes)
+    assert run["train"]["median"] == 0.3 and (run["train"]["min"], run["train"]["max"]) == (0.2, 9.0)
+    assert run["score"]["median"] == 2.0 and run["score"]["passes"] == 3  # a pass without samples: its median
+    assert (run["train"]["q1"], run["train"]["q3"]) == (0.2, 9.0)
+    s = C.spread([1, 2, 3, 4, 100])
+    assert (s["median"], s["min"], s["max"], s["n"], s["q1"], s["q3"]) == (3, 1, 100, 5, 2, 4)
+
+
+def test_time_targets_are_judged_on_the_calibrated_value():
+    from benchmarks.run import MILLISECONDS, RATE, Reading, Target, Timing
+
+    latency = Target("p50", "p50", "<=", 20, MILLISECONDS, lambda r: Reading(30.0, spread={"n": 3}), "cache it",
+                     timing=Timing("score", unit_s=0.001))
+    rate = Target("eps", "examples/s", ">=", 150_000, RATE, lambda r: 100_000.0, "faster",
+                  timing=Timing("train", rate=True))
+    sections = ["training", "latency"]
+    # This machine runs the yardstick twice as slowly as the reference machine.
+    slow = {"config": {"sections": sections},
+            "calibration": {"reference": {"train": 0.1, "score": 0.01},
+                            "passes": _passes(sections, [0.2, 0.2, 0.2], [0.02, 0.02, 0.02])}}
+    e = latency.evaluate(slow)
+    assert (e["status"], e["value"], e["measured"], e["margin"]) == ("PASS", 15.0, 30.0, 5.0)
+    assert e["calibration"] == {"kernel": "score", "kernel_s": 0.02, "reference_s": 0.01, "factor": 0.5,
+                                "in_kernel_units": 1.5, "calibrated": 15.0}
+    assert e["spread"] == {"n": 3} and e["remedy"] is None
+    e = rate.evaluate(slow)
+    assert (e["status"], e["value"], e["measured"]) == ("PASS", 200_000.0, 100_000.0)
+    # The same figures on a machine as fast as the reference: both miss.
+    same = {**slow, "calibration": {**slow["calibration"],
+                                    "passes": _passes(sections, [0.1, 0.1, 0.1], [0.01, 0.01, 0.01])}}
+    assert [t.evaluate(same)["status"] for t in (latency, rate)] == ["MISS", "MISS"]
+    assert latency.evaluate(same)["remedy"] == "cache it"
+    # No reference (or a run without calibration): judged on the measured value.
+    for results in ({**slow, "calibration": {**slow["calibration"], "reference": None}}, {"sections": {}}):
+        e = latency.evaluate(results)
+        assert (e["status"], e["value"], e["measured"], e["calibration"]["factor"]) == ("MISS", 30.0, 30.0, None)
+    # A figure that is not a time has no calibration.
+    assert Target("x", "x", ">=", 1, RATE, lambda r: 2.0, "").evaluate(slow)["calibration"] is None
+
+
+def test_course_budgets_are_time_targets_of_the_course_section():
+    from benchmarks import run
+
+    by_key = {t.key: t for t in run.TARGETS}
+    timed = {k: (t.timing.kernel, t.timing.rate, t.timing.unit_s) for k, t in by_key.items() if t.timing}
+    assert timed == {"course_total_s": ("train", False, 1), "slowest_lesson_s": ("train", False, 1),
+                     "examples_per_s": ("train", True, 1), "top10_p50_ms": ("score", False, 0.001),
+                     "two_stage_p50_ms": ("score", False, 0.001)}
+    assert by_key["slowest_lesson_s"].threshold == 120 and by_key["slowest_lesson_s"].direction == "<="
+    notebooks = [{"notebook": "00_a.ipynb", "seconds": 50.0, "ok": True},
+                 {"notebook": "04_b.ipynb", "seconds": 130.0, "ok": True}]
+    sections = {"course": {"status": "ok", "all_notebooks": True, "complete": True, "total_seconds": 180.0,
+                           "notebooks": notebooks}}
+    results = {"sections": sections, "config": {"sections": ["course"]},
+               "calibration": {"reference": {"train": 0.09, "score": 0.01},
+                               "passes": _passes(["course"], [0.1, 0.1], [0.01, 0.01])}}
+    entries = {e["key"]: e for e in run.evaluate_targets(results)}
+    assert entries["slowest_lesson_s"]["status"] == "PASS" and entries["slowest_lesson_s"]["value"] == 117.0
+    assert entries["slowest_lesson_s"]["note"] == "04_b.ipynb" and entries["slowest_lesson_s"]["measured"] == 130.0
+    assert entries["course_total_s"]["value"] == 162.0
+
+
+def test_repeated_timings_feed_the_targets():
+    from benchmarks import run
+
+    rows = [{"model": "wide_deep", "prefetch": True, "examples_per_s": 1.0, "epoch_examples_per_s": [10, 30]},
+            {"model": "wide_deep", "prefetch": True, "examples_per_s": 1.0, "epoch_examples_per_s": [20, 40, 50]},
+            {"model": "wide_deep", "prefetch": False, "examples_per_s": 7.0},  # a run without per-epoch figures
+            {"model": "deep", "prefetch": True, "examples_per_s": 99.0, "epoch_examples_per_s": [99]}]
+    assert run.wd_epochs(rows, True) == [10, 30, 20, 40, 50] and run.wd_epochs(rows, False) == [7.0]
+    reading = run._wd_examples_per_s({"sections": {"training": {"status": "ok", "rows": rows}}})
+    assert reading.value == 30 and reading.spread["n"] == 5
+
+    built = []
+
+    class FakeRecommender:
+        def __init__(self):
+            self.calls = []
+            built.append(self)
+
+        def recommend(self, user, k):
+            self.calls.append(user)
+
+    passes = run.request_times(FakeRecommender, [3, 1, 2], passes=3)
+    assert len(passes) == 3 and all(len(p) == 3 for p in passes)
+    # Each pass on a fresh recommender, warmed up by one untimed call.
+    assert len(built) == 3 and all(r.calls == [3, 3, 1, 2] for r in built)
+    summary = run.latency_summary([[1.0, 2.0, 3.0], [10.0, 20.0, 30.0]], "x_")
+    assert summary["x_p50_ms"] == 6.5 and summary["x_p50_ms_passes"] == [2.0, 20.0] and summary["x_max_ms"] == 30
+
+
+def test_the_yardstick_runs_without_course_code():
+    import ast
+    import inspect
+
+    from benchmarks import calibration
+
+    tree = ast.parse(inspect.getsource(calibration))
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not any(m.split(".")[0] in ("course_lib", "benchmarks") for m in imported), imported
+    p = calibration.measure_pass()
+    assert p["train"] > 0 and p["score"] > 0
+    assert len(p["train_samples"]) == calibration.TRAIN_REPEATS and len(p["score_samples"]) == calibration.SCORE_REPEATS
+    assert p["train"] == pytest.approx(float(np.median(p["train_samples"])), rel=1e-3)
+
+
+def test_set_reference_makes_a_run_the_reference(tmp_path, monkeypatch):
+    from benchmarks import calibration, run
+
+    monkeypatch.setattr(calibration, "REFERENCE", tmp_path / "calibration_reference.json")
+    results = json.loads((BENCH_DIR / "results.json").read_text())
+    names = ["course", "training", "latency"]
+    results["sections"] = {k: v for k, v in results["sections"].items() if k in names}
+    results["config"]["sections"] = names
+    results["calibration"] = {"workload_version": calibration.WORKLOAD_VERSION, "kernels": calibration.KERNEL_TEXT,
+                              "reference": None, "passes": _passes(names, [0.1, 0.3, 0.1, 0.1],
+                                                                    [0.01, 0.01, 0.01, 0.01])}
+    results.pop("targets", None)
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    assert run.main(["--render-only", "--output-dir", str(tmp_path)]) == 0
+    before = {e["key"]: e for e in json.loads((tmp_path / "results.json").read_text())["targets"]}
+    assert before["course_total_s"]["value"] == before["course_total_s"]["measured"]  # no reference yet
+    assert run.main(["--render-only", "--set-reference", "--output-dir", str(tmp_path)]) == 0
+    reference = json.loads(calibration.REFERENCE.read_text())
+    assert calibration.load_reference() == reference
+    assert (reference["train"], reference["score"], reference["passes"]) == (0.1, 0.01, 4)
+    after = {e["key"]: e for e in json.loads((tmp_path / "results.json").read_text())["targets"]}
+    # The reference is this run itself: factor 1, judged on the measured value, in kernel units too.
+    course = after["course_total_s"]
+    assert course["calibration"]["factor"] == 1.0 and course["value"] == course["measured"]
+    assert course["calibration"]["in_kernel_units"] == pytest.approx(course["measured"] / 0.1, abs=1e-3)
+    # A later run on a machine whose yardstick is twice as slow: its times are halved before judging.
+    results = json.loads((tmp_path / "results.json").read_text())
+    for p in results["calibration"]["passes"]:
+        p["train"] *= 2
+    results["calibration"]["reference"] = calibration.load_reference()
+    slower = {e["key"]: e for e in run.evaluate_targets(results)}["course_total_s"]
+    assert slower["calibration"]["factor"] == 0.5 and slower["value"] == pytest.approx(course["measured"] / 2)
+    md = (tmp_path / "RESULTS.md").read_text()
+    assert "## Calibration" in md and "Reference machine:" in md and "| Time target | Measured here |" in md
+    # Another workload version: the reference no longer applies.
+    calibration.REFERENCE.write_text(json.dumps({**reference, "workload_version": -1}))
+    assert calibration.load_reference() is None

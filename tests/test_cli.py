@@ -125,3 +125,79 @@ def test_usage_error_without_command(capsys):
         main([])
     assert info.value.code == 2
     assert "fetch" in capsys.readouterr().err
+
+
+# --------------------------------------------- stream and multiworker (the path beyond a laptop) ---
+
+@pytest.fixture
+def tiny_release(tmp_path):
+    from course_lib.streaming import write_synthetic_csv
+
+    write_synthetic_csv(tmp_path / "release", n_users=60, n_movies=80, ratings_per_user=(5, 40), seed=2,
+                        users_per_call=25)
+    return tmp_path / "release"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["stream"], "say which ratings to read: DATA"),
+    (["stream", "x", "--chunk-rows", "0"], "--chunk-rows: must be a positive whole number, got '0'"),
+    (["stream", "x", "--strategy", "tpu"], "invalid choice: 'tpu'"),
+    (["multiworker", "local", "--out", "o"], "say which ratings to read: --data"),
+    (["multiworker", "local", "--data", "d"], "--out is required"),
+    (["multiworker", "local", "--data", "d", "--out", "o", "--workers", "3"],
+     "--global-batch 2048 must divide evenly over 3 workers"),
+    (["multiworker", "worker", "--out", "o"], "say which ratings to read: --data"),
+    (["multiworker"], "the following arguments are required: role"),
+])
+def test_argument_errors_name_the_fix(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert err.startswith("usage: python -m course_lib")
+
+
+def test_stream_and_multiworker_explain_themselves(capsys):
+    for argv, words in [(["stream", "--help"], ("ratings.csv", "ml-25m", "--train-rows", "--strategy")),
+                        (["multiworker", "--help"], ("MultiWorkerMirroredStrategy", "TF_CONFIG", "local", "worker")),
+                        (["multiworker", "local", "--help"], ("--workers", "--global-batch", "--synthetic-users"))]:
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 0
+        out = capsys.readouterr().out
+        assert all(w in out for w in words), (argv, out)
+
+
+def test_data_that_is_no_release_fails_helpfully(tmp_path, tiny_release, capsys):
+    assert main(["stream", str(tmp_path / "nowhere")]) == 1
+    assert "is neither a folder nor a csv release" in capsys.readouterr().err
+    assert main(["stream", "ml-100k"]) == 1  # a release, but not in csv: the reader cannot stream it
+    assert "ml-25m, ml-32m" in capsys.readouterr().err
+    (tiny_release / "movies.csv").unlink()
+    assert main(["stream", str(tiny_release)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "lacks movies.csv" in err and "Traceback" not in err
+
+
+def test_a_worker_without_tf_config_says_what_it_needs(tiny_release, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert main(["multiworker", "worker", "--data", str(tiny_release), "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: TF_CONFIG must name the cluster") and '"task"' in err
+    (tmp_path / "job.json").write_text('{"out": "/tmp/x"}')
+    assert main(["multiworker", "worker", "--job", str(tmp_path / "job.json")]) == 1
+    assert "cannot read the job" in capsys.readouterr().err
+
+
+def test_stream_trains_and_saves_a_model(tiny_release, tmp_path, capsys):
+    import keras
+
+    import course_lib.models  # noqa: F401  (registers WideDeep for loading)
+
+    assert main(["stream", str(tiny_release), "--tiny", "--chunk-rows", "300", "--batch-size", "64",
+                 "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "first pass:" in out and "examples/s, 1 replica(s)" in out and "test ROC AUC" in out
+    model = keras.saving.load_model(tmp_path / "out" / "model.keras", compile=False)
+    assert model.spec.movie_pairs == []  # the stream's spec: hashed movie x history cross

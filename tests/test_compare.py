@@ -75,3 +75,26 @@ def test_per_user_hits_average_to_the_reported_metrics():
     assert per_user.loc[1, "ndcg@10"] == pytest.approx(0.5)  # hit at rank 3: 1/log2(4)
     summary = hit_rate_and_ndcg(ranked, relevant, k=10)
     assert summary["hr@10"] == round(2 / 3, 4) and summary["users"] == 3
+
+
+def test_seed_statistics_are_the_ones_the_rule_reads():
+    """summarize (tables), mean_sd (one list) and pooled_sd share one convention: sample SD, ddof=1."""
+    from course_lib.compare import mean_sd, pooled_sd, summarize
+
+    assert mean_sd([0.80, 0.81, 0.82]) == pytest.approx((0.81, 0.01))
+    assert mean_sd([0.80, None, float("nan"), 0.82]) == pytest.approx((0.81, np.sqrt(2e-4)))  # gaps skipped
+    m, sd = mean_sd([0.8])
+    assert m == 0.8 and np.isnan(sd)  # one seed has no spread, as in summarize
+    assert all(np.isnan(mean_sd([])))
+    runs = pd.DataFrame({"model": ["a"] * 3 + ["b"] * 3 + ["c"],
+                         "roc_auc": [0.80, 0.81, 0.82, 0.70, 0.73, 0.76, 0.9]})
+    table = summarize(runs, "model")
+    for model, part in runs.groupby("model"):
+        assert tuple(table.loc[model, ["mean", "std"]]) == pytest.approx(mean_sd(part["roc_auc"]), nan_ok=True)
+    assert list(table["seeds"]) == [3, 3, 1]
+    a, b = [0.80, 0.81, 0.82], [0.70, 0.73, 0.76]  # SDs 0.01 and 0.03
+    assert pooled_sd(a, b) == pytest.approx(np.sqrt((0.01 ** 2 + 0.03 ** 2) / 2))
+    assert compare_seeds(a, b).spread == pooled_sd(a, b)
+    assert compare_seeds(a, [0.5], b_noise=False).spread == pooled_sd(a) == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="finite"):
+        pooled_sd([0.8, float("nan")])

@@ -28,6 +28,15 @@ def test_hit_rate_and_ndcg_by_hand():
     assert m["ndcg@3"] == round(0.5 * (1 / np.log2(3)), 4)
     with pytest.raises(ValueError):
         hit_rate_and_ndcg(ranked, {1: set()}, k=3)
+    # Two runs (seeds): each user's values are the mean of the runs'.
+    from course_lib.metrics import per_user_hits_over_runs
+
+    other = {1: [9, 9, 6], 2: [11, 9, 10]}
+    both = per_user_hits_over_runs([ranked, other], relevant, k=3)
+    assert both.loc[1, "hr@3"] == 1.0 and both.loc[2, "hr@3"] == 0.5
+    assert both.loc[1, "ndcg@3"] == pytest.approx((1 / np.log2(3) + 1 / np.log2(4)) / 2)
+    with pytest.raises(ValueError, match="no runs"):
+        per_user_hits_over_runs([], relevant)
 
 
 def test_ndcg_agrees_with_scikit_learn():

@@ -255,7 +255,7 @@ def test_training_rows_auc_can_be_skipped(synthetic_features):
 
 def test_fit_hands_sparse_ftrl_row_slices(synthetic_features):
     """In a plain ``fit`` (one replica) SparseFtrl gets the row slices; under a
-    distribution strategy WideDeep densifies them (benchmarks/multiworker.py)."""
+    distribution strategy WideDeep densifies them (course_lib.multiworker)."""
     import tensorflow as tf
 
     feats, spec = synthetic_features

@@ -6,9 +6,11 @@ import pytest
 
 from course_lib.columns import ITEM, LABEL, RATING, SPLIT, TIMESTAMP, USER
 from course_lib.features import build_features
+from course_lib.evaluation import RankingEvaluation, liked_in_test, recommendation_times
+from course_lib.features import USER_COLUMNS, FeatureIndex
 from course_lib.ranking import (
-    SOURCE, CooccurrenceRetriever, RankingEvaluation, implicit_features, liked_in_test, pre_test,
-    recommendation_times, retrieval_recall, sample_negatives, sampling_weights,
+    SOURCE, CooccurrenceRetriever, implicit_features, pre_test, retrieval_recall, sample_negatives,
+    sampling_weights,
 )
 
 
@@ -132,6 +134,47 @@ def test_retrieval_excludes_rated_and_ignores_the_test_period(synthetic_task):
     np.testing.assert_array_equal(retriever.candidates(10**9, 5), cat[np.lexsort((cat, -counts))[:5]])
 
 
+def test_candidates_and_popularity_as_of_a_time_ignore_every_later_rating(synthetic_task):
+    """Time-correct retrieval: for each user at their recommendation time t,
+    perturbing every rating made at or after t (other users' too, any split),
+    or deleting them all, moves neither the candidates nor the popularity list;
+    a change strictly before t does move them (the check can fail)."""
+    task, movies = synthetic_task
+    cat = movies[ITEM].to_numpy()
+    when = recommendation_times(task)
+    full = CooccurrenceRetriever(task, cat)
+    rng = np.random.default_rng(3)
+    for user in sorted(when)[::9][:8]:
+        t = when[user]
+        later = task[TIMESTAMP] >= t
+        perturbed = task.copy()
+        perturbed.loc[later, ITEM] = rng.choice(cat, size=int(later.sum()))
+        perturbed.loc[later, LABEL] = rng.integers(0, 2, size=int(later.sum())).astype("int8")
+        for other in (CooccurrenceRetriever(perturbed, cat), CooccurrenceRetriever(task[~later], cat)):
+            np.testing.assert_array_equal(full.candidates(user, 50, at=t), other.candidates(user, 50, at=t))
+            np.testing.assert_array_equal(full.scores(user, at=t), other.scores(user, at=t))
+            np.testing.assert_array_equal(full.popular_positions(user, 10, at=t), other.popular_positions(user, 10, at=t))
+        # Deleting everything strictly before t (but the user's own ratings) does move them.
+        earlier_others = (task[TIMESTAMP] < t) & (task[USER] != user)
+        moved = CooccurrenceRetriever(task[~earlier_others], cat)
+        assert not np.array_equal(full.scores(user, at=t), moved.scores(user, at=t))
+    # With no time given, every rating counts ("now"); the look-ahead is real on this data.
+    user = sorted(when)[0]
+    assert not np.array_equal(full.candidates(user, 50), full.candidates(user, 50, at=when[user]))
+
+
+def test_popularity_as_of_a_time_is_the_most_rated_unrated_movies():
+    rows = [(1, 10, 4.0, 100), (2, 10, 4.0, 100), (3, 11, 4.0, 100), (3, 12, 4.0, 300), (4, 12, 4.0, 300),
+            (4, 13, 2.0, 300), (5, 12, 4.0, 400), (5, 10, 4.0, 50)]
+    hist = pd.DataFrame(rows, columns=[USER, ITEM, RATING, TIMESTAMP])
+    hist[LABEL] = (hist[RATING] >= 3.5).astype("int8")
+    r = CooccurrenceRetriever(hist, np.arange(10, 15))
+    assert r.catalogue[r.popular_positions(9, 3, at=200)].tolist() == [10, 11, 12]  # 3, 1, 0 ratings before 200
+    assert r.catalogue[r.popular_positions(9, 3)].tolist() == [10, 12, 11]  # now: 10 and 12 have 3: ties by id
+    assert r.catalogue[r.popular_positions(5, 2, at=200)].tolist() == [11, 12]  # user 5 rated 10 at 50
+    assert r.catalogue[r.popular_positions(5, 2, at=50)].tolist() == [10, 11]  # ... but not before 50
+
+
 def test_retrieval_beats_popularity_on_planted_co_occurrence():
     """Users who liked movie 1 also watch movie 2: co-occurrence must find it."""
     rows = []
@@ -179,27 +222,27 @@ def test_whole_catalogue_at_a_time_equals_the_feature_path(synthetic_task, train
                                atol=1e-6)
 
 
-def test_prepare_at_many_users_equals_one_at_a_time(synthetic_task, trained_wide_deep):
-    """``prepare_at`` and ``encode_users_at`` (one pass for many users, as the
-    whole-catalogue evaluation uses them) give each user exactly the state and
-    scores of a lone request."""
-    from course_lib.recommend import Recommender
-
+def test_user_states_of_many_users_equal_one_at_a_time(synthetic_task):
+    """``FeatureIndex.user_states`` (one pass for many (user, time) pairs, in any
+    order, repeats included) gives each pair exactly the state of a lone call,
+    and that state is the training row's own state at a rating's time."""
     task, movies = synthetic_task
-    model, _ = trained_wide_deep
     history = pre_test(task)
+    index = FeatureIndex(history, movies)
     when = recommendation_times(task)
-    users = sorted(when)[:12]
-    batch = Recommender(model, model.spec, history, movies)
-    batch.prepare_at(users, [when[u] for u in users])
-    assert set(batch._states_at) == {(u, when[u]) for u in users}
-    batch.encode_users_at(users, [when[u] for u in users])  # one encoder call instead of one per request
-    for user in users[::4]:
-        alone = Recommender(model, model.spec, history, movies)
-        alone.prepare_at([user], [when[user]])
-        for key, value in vars(alone._states_at[user, when[user]]).items():
-            np.testing.assert_array_equal(getattr(batch._states_at[user, when[user]], key), value, err_msg=key)
-        np.testing.assert_array_equal(batch.score(user, at=when[user]), alone.score(user, at=when[user]))
+    users = sorted(when)[:12][::-1] + [sorted(when)[0], 10**9]  # reversed, a repeat, an unknown user
+    times = [when.get(u, index.now) for u in users]
+    batch = index.user_states(users, times)
+    for i, (user, t) in enumerate(zip(users, times)):
+        alone = index.user_states([user], [t])
+        for key, value in vars(alone).items():
+            np.testing.assert_array_equal(getattr(batch, key)[i:i + 1], value, err_msg=key)
+    assert batch.count[-1] == 0 and (batch.last_liked[-1] == 0).all()  # unknown user: no history
+    rows = index.rows()
+    row = int(np.flatnonzero(history[USER].to_numpy() == users[0])[7])
+    q = pd.DataFrame({USER: [users[0]], ITEM: [history[ITEM].iloc[row]], TIMESTAMP: [history[TIMESTAMP].iloc[row]]})
+    pd.testing.assert_frame_equal(index.features(q)[USER_COLUMNS].reset_index(drop=True),
+                                  rows[USER_COLUMNS].iloc[[row]].reset_index(drop=True))
 
 
 def test_for_model_shares_the_setup_and_scores_like_a_fresh_recommender(synthetic_task, trained_wide_deep):
@@ -215,7 +258,7 @@ def test_for_model_shares_the_setup_and_scores_like_a_fresh_recommender(syntheti
     base = Recommender(model, model.spec, history, movies)
     before = base.score(user, at=when[user])
     switched = base.for_model(other)
-    assert switched._static is base._static and switched._states_at is base._states_at
+    assert switched._movie_side is base._movie_side and switched._states is base._states
     fresh = Recommender(other, other.spec, history, movies)
     np.testing.assert_array_equal(switched.score(user, at=when[user]), fresh.score(user, at=when[user]))
     np.testing.assert_array_equal(switched.score(user), fresh.score(user))
@@ -237,11 +280,13 @@ def test_ranking_evaluation_two_stage_and_whole_catalogue(synthetic_task, traine
             assert len(items) == 10 and not set(items) & rated[user]
     for user, items in two(model)[1].items():
         assert set(items) <= set(two.candidates[user].tolist())
-    # Ranking the candidates by the whole-catalogue scores gives the same lists.
+    # Both paths rank a lone request's scores at the user's moment (the candidates, or every unrated movie).
     from course_lib.recommend import Recommender
 
     rec = Recommender(model, model.spec, pre_test(task), movies)
     for user in users[:3]:
+        scores = rec.score(user, at=two.when[user])
         cand = two.candidates[user]
-        s = rec.score(user, at=two.when[user])[np.searchsorted(rec.catalogue, cand)]
+        s = scores[np.searchsorted(rec.catalogue, cand)]
         assert two(model)[1][user] == cand[np.lexsort((cand, -s))[:10]].tolist()
+        assert whole(model)[1][user] == rec.top_k(scores, user, 10)[ITEM].tolist()

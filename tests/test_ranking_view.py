@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from course_lib.metrics import auc, per_user_auc
-from course_lib.recommend import list_sameness
+from course_lib.evaluation import list_sameness
 
 
 def test_per_user_auc_matches_auc_per_user_with_ties():

@@ -6,7 +6,7 @@ import pytest
 
 from course_lib.columns import ITEM, TIMESTAMP, USER
 from course_lib.features import build_features
-from course_lib.recommend import Recommender, ranking_evaluation
+from course_lib.recommend import Recommender
 
 
 @pytest.fixture(scope="module")
@@ -62,18 +62,6 @@ def test_bad_k(recommender):
 def test_branch_logits_sum_to_score(recommender):
     w, d = recommender.branch_logits(5)
     np.testing.assert_allclose(1 / (1 + np.exp(-(w + d))), recommender.score(5), rtol=1e-5)
-
-
-def test_ranking_evaluation_uses_history_before_test(synthetic_task, synthetic_features, trained_wide_deep):
-    task, movies = synthetic_task
-    _, spec = synthetic_features
-    model, _ = trained_wide_deep
-    metrics, ranked = ranking_evaluation(model, spec, task, movies, users=[1, 2, 3, 4], k=10)
-    assert 0 <= metrics["ndcg@10"] <= metrics["hr@10"] <= 1
-    history = task[task.split != "test"]
-    for user, items in ranked.items():
-        assert len(items) == 10
-        assert not set(items) & set(history[history.user_id == user].movie_id)
 
 
 def test_recommend_is_the_best_unrated_movies_by_the_model(recommender):

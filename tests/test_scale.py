@@ -1,53 +1,47 @@
 """The scale path: time-correct streaming features and a real two-worker run."""
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from course_lib import streaming
 from course_lib.columns import ITEM, RATING, SPLIT, TIMESTAMP, USER
 
 
 def _write(folder, ratings: pd.DataFrame, movies_from):
-    from benchmarks import scale
-
     folder.mkdir(parents=True, exist_ok=True)
-    ratings.rename(columns={v: k for k, v in scale.CSV_COLUMNS.items()}).to_csv(
-        folder / "ratings.csv", index=False, columns=list(scale.CSV_COLUMNS))
+    ratings.rename(columns={v: k for k, v in streaming.CSV_COLUMNS.items()}).to_csv(
+        folder / "ratings.csv", index=False, columns=list(streaming.CSV_COLUMNS))
     (folder / "movies.csv").write_bytes((movies_from / "movies.csv").read_bytes())
 
 
 def _read(folder) -> pd.DataFrame:
-    from benchmarks import scale
-
-    raw = pd.read_csv(folder / "ratings.csv").rename(columns=scale.CSV_COLUMNS)
+    raw = pd.read_csv(folder / "ratings.csv").rename(columns=streaming.CSV_COLUMNS)
     return raw.astype({USER: "int64", ITEM: "int64", RATING: "float32", TIMESTAMP: "int64"})
 
 
 def _stream(folder, chunk_rows=37) -> pd.DataFrame:
-    from benchmarks import scale
-
-    movies = scale.load_movies_csv(folder)
-    feats = pd.concat(list(scale.stream_features(folder, movies, chunk_rows=chunk_rows)), ignore_index=True)
+    movies = streaming.load_movies_csv(folder)
+    feats = pd.concat(list(streaming.stream_features(folder, movies, chunk_rows=chunk_rows)), ignore_index=True)
     feats[SPLIT] = feats[SPLIT].astype(str)
     return feats
 
 
 @pytest.fixture()
 def csv_folder(tmp_path):
-    from benchmarks import scale
-
-    scale.write_synthetic_csv(tmp_path / "base", n_users=60, n_movies=80, ratings_per_user=(5, 40), seed=2,
-                              users_per_call=25)
+    streaming.write_synthetic_csv(tmp_path / "base", n_users=60, n_movies=80, ratings_per_user=(5, 40), seed=2,
+                                  users_per_call=25)
     return tmp_path / "base"
 
 
 def test_streamed_features_equal_build_features_on_the_whole_file(csv_folder):
     # The two-pass design is exact, so the skew tolerance is zero: same rows, same values, same dtypes.
-    from benchmarks import scale
     from course_lib.features import build_features
     from course_lib.split import make_task
 
-    movies = scale.load_movies_csv(csv_folder)
+    movies = streaming.load_movies_csv(csv_folder)
     expected = build_features(make_task(_read(csv_folder)), movies).reset_index(drop=True)
     expected[SPLIT] = expected[SPLIT].astype(str)
     streamed = _stream(csv_folder)  # chunks of 37 rows: users carried over chunk boundaries
@@ -75,15 +69,32 @@ def test_future_ratings_do_not_move_any_earlier_row(csv_folder, tmp_path):
     assert {"movie_rating_mean", "user_rating_mean", "liked"} <= set(moved)
 
 
-def test_workers_shard_the_chunks_and_agree_on_steps(csv_folder):
-    from benchmarks import scale
+def test_reader_yields_complete_users_sorted_by_time(csv_folder):
+    from course_lib.split import make_task
 
-    plan = scale.plan_stream(csv_folder, chunk_rows=200)
+    task = make_task(_read(csv_folder))
+    # A chunk far smaller than a user's history forces the carry-over of partial users.
+    chunks = list(streaming.stream_ratings(csv_folder / "ratings.csv", chunk_rows=37))
+    assert len(chunks) > 3
+    assert all(not set(a[USER]) & set(b[USER]) for a, b in zip(chunks, chunks[1:]))
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True),
+                                  task[[USER, ITEM, RATING, TIMESTAMP]].reset_index(drop=True))
+
+
+def test_reader_rejects_a_file_not_grouped_by_user(tmp_path):
+    pd.DataFrame({"userId": [1, 2, 1], "movieId": [1, 2, 3], "rating": [4.0, 3.0, 5.0],
+                  "timestamp": [1, 2, 3]}).to_csv(tmp_path / "ratings.csv", index=False)
+    with pytest.raises(ValueError, match="not ordered by userId"):
+        list(streaming.stream_ratings(tmp_path, chunk_rows=2))
+
+
+def test_workers_shard_the_chunks_and_agree_on_steps(csv_folder):
+    plan = streaming.plan_stream(csv_folder, chunk_rows=200)
     assert len(plan.chunk_sizes) >= 4
     shares = plan.shard_train_rows(2)
     assert sum(shares) == sum(plan.chunk_train_rows)
-    movies = scale.load_movies_csv(csv_folder)
-    parts = [pd.concat(list(scale.stream_features(csv_folder, movies, plan=plan, shard=(i, 2))))
+    movies = streaming.load_movies_csv(csv_folder)
+    parts = [pd.concat(list(streaming.stream_features(csv_folder, movies, plan=plan, shard=(i, 2))))
              for i in range(2)]
     assert not set(parts[0][USER]) & set(parts[1][USER])
     assert [int((p[SPLIT] == "train").sum()) for p in parts] == shares
@@ -111,7 +122,7 @@ def test_two_workers_train_like_one_worker_on_the_same_global_batches(csv_folder
     import keras
 
     import course_lib.models  # noqa: F401  (registers WideDeep and its layers for loading)
-    from benchmarks import multiworker as mw
+    from course_lib import multiworker as mw
     from course_lib.train import model_inputs
 
     job = mw.Job(data=str(csv_folder), out=str(tmp_path / "run"), global_batch=64, chunk_rows=200,
@@ -139,11 +150,55 @@ def test_two_workers_train_like_one_worker_on_the_same_global_batches(csv_folder
 
 
 def test_auto_source_takes_a_big_release_only_when_already_on_disk(tmp_path, monkeypatch, no_network):
-    from benchmarks import scale
     from course_lib.data import _MARKER
 
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
-    assert scale.local_release() is None  # nothing cached, no mirror: synthetic, and no download
-    scale.write_synthetic_csv(tmp_path / "ml-25m", n_users=5, n_movies=20, ratings_per_user=(5, 10))
+    assert streaming.local_release() is None  # nothing cached, no mirror: synthetic, and no download
+    streaming.write_synthetic_csv(tmp_path / "ml-25m", n_users=5, n_movies=20, ratings_per_user=(5, 10))
     (tmp_path / "ml-25m" / _MARKER).write_text("")
-    assert scale.local_release() == ("ml-25m", tmp_path / "ml-25m")
+    assert streaming.local_release() == ("ml-25m", tmp_path / "ml-25m")
+
+
+def test_compile_model_is_replica_safe_under_a_strategy_and_stock_outside(synthetic_features):
+    import keras
+    import tensorflow as tf
+
+    from course_lib.models import build_wide_deep
+    from course_lib.train import compile_model
+
+    spec = synthetic_features[1]
+    plain = compile_model(build_wide_deep(spec, "wide_deep", seed=0))
+    assert type(plain.loss) is keras.losses.BinaryCrossentropy  # the lessons' models are untouched
+    with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
+        model = compile_model(build_wide_deep(spec, "wide_deep", seed=0))
+    # Both optimizers exist before strategy.run, which would make their slots per replica.
+    assert model.optimizer.built and model.wide_optimizer.built
+    y, p = np.array([1.0, 0.0, 1.0], np.float32), np.array([0.9, 0.2, 0.6], np.float32)
+    # One value per example, which Keras divides by the replica count; the same mean on one replica.
+    assert tuple(model.loss.call(y, p).shape) == (3,)
+    np.testing.assert_allclose(float(model.loss(y, p)), float(plain.loss(y, p)), rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_model_trained_under_a_strategy_loads_with_its_loss_in_a_fresh_process(synthetic_features, tmp_path):
+    """The replica-safe loss is registered where the course's layers are: loading
+    the saved model with its compile state needs nothing but ``course_lib.models``."""
+    import subprocess
+    import sys
+
+    import tensorflow as tf
+
+    from course_lib.models import build_wide_deep
+    from course_lib.train import compile_model
+
+    with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
+        model = compile_model(build_wide_deep(synthetic_features[1], "wide_deep", seed=0))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    code = ("import keras, course_lib.models\n"
+            f"m = keras.saving.load_model({str(path)!r})\n"
+            "print(type(m.loss).__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "ReplicaBinaryCrossentropy"

@@ -142,7 +142,7 @@ def test_planted_world_keeps_the_schema(planted):
 
 def test_rules_fire_where_the_features_see_them(planted):
     """Fired rows (A among the last 5 liked) are liked far more than other rows of B."""
-    from course_lib.experiments import rule_rows
+    from course_lib.branch_studies import rule_rows
     from course_lib.features import build_features
     from course_lib.split import make_task
 

@@ -10,8 +10,7 @@ course_lib.setup_notebook(seed=42)
 
 import pandas as pd  # noqa: E402
 
-from course_lib.compare import compare_runs  # noqa: E402
-from course_lib.experiments import score_on_test, summarize  # noqa: E402
+from course_lib.compare import compare_runs, score_on_test, summarize  # noqa: E402
 from course_lib.prepare import course_data  # noqa: E402
 from course_lib.train import course_model  # noqa: E402
 

@@ -16,8 +16,7 @@ import pandas as pd  # noqa: E402
 
 from course_lib.compare import compare_runs  # noqa: E402
 from course_lib.prepare import course_data  # noqa: E402
-from course_lib.ranking import RankingEvaluation  # noqa: E402
-from course_lib.recommend import list_sameness  # noqa: E402
+from course_lib.evaluation import RankingEvaluation, list_sameness  # noqa: E402
 from course_lib.train import course_model  # noqa: E402
 
 data = course_data()

@@ -14,8 +14,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from course_lib import features as F  # noqa: E402
 from course_lib.columns import ITEM, RATING, SPLIT  # noqa: E402
-from course_lib.experiments import numeric_scores  # noqa: E402
-from course_lib.leaks import leak_verdict, leaky_movie_statistics  # noqa: E402
+from course_lib.leaks import leak_verdict, leaky_movie_statistics, numeric_scores  # noqa: E402
 from course_lib.metrics import auc  # noqa: E402
 from course_lib.prepare import course_data  # noqa: E402
 

@@ -13,8 +13,8 @@ course_lib.setup_notebook(seed=42)
 
 import pandas as pd  # noqa: E402
 
-from course_lib import experiments as X  # noqa: E402
-from course_lib.compare import compare_runs  # noqa: E402
+from course_lib import branch_studies as studies  # noqa: E402
+from course_lib.compare import compare_runs, score_on_test  # noqa: E402
 from course_lib.models import build_wide_deep  # noqa: E402
 from course_lib.prepare import course_data  # noqa: E402
 from course_lib.train import train_model  # noqa: E402
@@ -28,9 +28,9 @@ for setting, numeric in settings.items():
         for seed in (1, 2, 3):
             res = train_model(build_wide_deep(spec, branches, seed=seed), data.features, spec, seed=seed)
             rows.append({"model": branches, "deep_inputs": setting, "seed": seed,
-                         **X.score_on_test(res, data)})
+                         **score_on_test(res, data)})
 runs = pd.DataFrame(rows)
-print(X.grid_table(runs).to_string())
+print(studies.grid_table(runs).to_string())
 gain = {s: compare_runs(runs, {"model": "wide_deep", "deep_inputs": s}, {"model": "deep", "deep_inputs": s})
         for s in settings}
 for s, g in gain.items():

@@ -10,9 +10,8 @@ course_lib.setup_notebook(seed=42)
 
 import pandas as pd  # noqa: E402
 
-from course_lib import experiments as X  # noqa: E402
 from course_lib import models  # noqa: E402
-from course_lib.compare import compare_runs  # noqa: E402
+from course_lib.compare import compare_runs, score_on_test  # noqa: E402
 from course_lib.features import DEEP_INPUTS  # noqa: E402
 from course_lib.prepare import course_data  # noqa: E402
 from course_lib.train import course_model, train_model  # noqa: E402
@@ -28,7 +27,7 @@ for deep_inputs in ("embeddings", "statistics"):
         for step, result in ((COURSE, course_model(data, "wide_deep", seed=seed, deep_inputs=deep_inputs)),
                              (FAST, train_model(fast, data.features, spec, seed=seed))):
             rows.append({"deep inputs": deep_inputs, "wide step": step, "seed": seed,
-                         "val_auc": result.val_auc, **X.score_on_test(result, data)})
+                         "val_auc": result.val_auc, **score_on_test(result, data)})
 runs = pd.DataFrame(rows)
 print(runs.groupby(["deep inputs", "wide step"])[["val_auc", "roc_auc"]].agg(["mean", "std"]).round(4).to_string())
 

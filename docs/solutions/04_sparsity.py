@@ -11,7 +11,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from course_lib import models  # noqa: E402
-from course_lib.experiments import score_on_test  # noqa: E402
+from course_lib.compare import score_on_test  # noqa: E402
 from course_lib.prepare import course_data  # noqa: E402
 from course_lib.train import course_model, train_model  # noqa: E402
 

@@ -8,7 +8,8 @@ import course_lib
 course_lib.setup_notebook(seed=42)
 
 from course_lib.prepare import course_data  # noqa: E402
-from course_lib.ranking import CooccurrenceRetriever, liked_in_test, pre_test, retrieval_recall  # noqa: E402
+from course_lib.evaluation import liked_in_test  # noqa: E402
+from course_lib.ranking import CooccurrenceRetriever, pre_test, retrieval_recall  # noqa: E402
 
 data = course_data()
 history, relevant = pre_test(data.task), liked_in_test(data.task)

@@ -11,9 +11,9 @@ from course_lib.features import make_feature_spec  # noqa: E402
 from course_lib.compare import compare_users  # noqa: E402
 from course_lib.metrics import per_user_hits  # noqa: E402
 from course_lib.prepare import course_data  # noqa: E402
+from course_lib.evaluation import RankingEvaluation, liked_in_test  # noqa: E402
 from course_lib.ranking import (  # noqa: E402
-    CooccurrenceRetriever, RankingEvaluation, implicit_features, liked_in_test, pre_test, retrieval_recall,
-    train_ranker,
+    CooccurrenceRetriever, implicit_features, pre_test, retrieval_recall, train_ranker,
 )
 
 data = course_data()

@@ -12,8 +12,8 @@ import numpy as np  # noqa: E402
 from course_lib.compare import compare_users  # noqa: E402
 from course_lib.metrics import hit_rate_and_ndcg, per_user_hits  # noqa: E402
 from course_lib.prepare import course_data  # noqa: E402
-from course_lib.ranking import liked_in_test, pre_test, recommendation_times  # noqa: E402
-from course_lib.recommend import popularity_evaluation  # noqa: E402
+from course_lib.evaluation import liked_in_test, popularity_evaluation, recommendation_times  # noqa: E402
+from course_lib.ranking import pre_test  # noqa: E402
 
 data = course_data()
 task, movies = data.task, data.movies

@@ -13,7 +13,7 @@ runs); tests/test_assignments.py sends some of them through
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tests.wrong_answers import a01, a02, a03
 
@@ -64,7 +64,6 @@ class Tamper:
     where: str = "start"
     kills: bool = False
     kernel: str | None = None
-    tags: tuple = field(default=())
 
 
 TAMPER = [

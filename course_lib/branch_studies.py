@@ -1,15 +1,16 @@
-"""Lesson 04's experiments: when does the wide branch pay, and why?
+"""Lesson 04's studies of the wide branch: when does it pay, and why?
 
-Introduced in lesson 04. Three experiments, each one function that the lesson
+Introduced in lesson 04. Three studies, each one function that the lesson
 and ``make bench`` share (the lesson with fewer seeds):
 
 - ``branch_grid``: the 2 x 2 of (deep inputs: embeddings only / + rating
   statistics) x (deep alone / Wide&Deep), plus the wide model, over seeds;
-  ``summarize`` turns it into mean +- sample std, and ``course_lib.compare``
-  gives each difference the course's verdict. ``ensemble_runs`` is its
-  baseline: the wide and the deep model trained apart, their logits blended;
+  ``course_lib.compare`` summarizes it (mean +- sample std) and gives each
+  difference the course's verdict. ``ensemble_runs`` is its baseline: the
+  wide and the deep model trained apart, their logits blended;
   ``seen_unseen_runs`` splits the test rows by whether their movie x history
-  cross was seen in training.
+  cross was seen in training. ``numeric_baseline`` is the bar any model must
+  clear (``leaks.numeric_scores``, with which lesson 03 scores its leaky tables).
 - ``cross_ablation``: which of the wide branch's crosses carries the gain,
   with ``pair_support`` (how often each movie x history pair repeats).
 - ``planted_rules_experiment``: the mechanism on synthetic data.
@@ -35,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from course_lib.columns import ITEM, LABEL, SPLIT
+from course_lib.compare import score_on_test, summarize
 from course_lib.features import HIST_COLUMNS
 from course_lib.train import PREDICT_BATCH
 
@@ -44,15 +46,6 @@ GRID_MODELS = ("deep", "wide_deep")
 #: The wide-branch variants of the cross ablation (ids only, each cross alone, all).
 ABLATION = {"ids only": (), "+ movie x history": ("movie_x_history",), "+ genre x genre": ("genre_x_genre",),
             "+ user x genre": ("user_x_genre",), "all three": ("movie_x_history", "genre_x_genre", "user_x_genre")}
-
-
-def score_on_test(result, data) -> dict[str, float]:
-    """Test ROC AUC, PR AUC and log loss of a ``TrainResult`` (``metrics.classification_report``)."""
-    from course_lib.metrics import classification_report
-    from course_lib.train import predict
-
-    test = data.test
-    return classification_report(test[LABEL], predict(result.model, test, result.spec))
 
 
 def branch_grid(data, seeds=(1, 2, 3), inputs=GRID_INPUTS, models=GRID_MODELS, wide_seeds=None,
@@ -246,27 +239,9 @@ def cross_ablation(data, seeds=(1,), variants: dict | None = None, deep_inputs: 
     return pd.DataFrame(rows)
 
 
-def numeric_scores(table: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
-    """The test rows of a feature table, with a ``score`` from a logistic regression on its
-    numeric features, fitted on the table's own train rows (lesson 03 scores leaky tables with it).
-
-    Standardised features, scikit-learn's ``LogisticRegression`` (no seed: the fit is convex).
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from course_lib.features import NUMERIC_COLUMNS
-
-    columns = list(columns or NUMERIC_COLUMNS)
-    train, test = table[table[SPLIT] == "train"], table[table[SPLIT] == "test"]
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-    model.fit(train[columns], train[LABEL])
-    return test.assign(score=model.predict_proba(test[columns])[:, 1])
-
-
 def numeric_baseline(data, columns: list[str] | None = None) -> dict[str, float]:
     """A logistic regression on the numeric features alone: the bar any model must clear."""
+    from course_lib.leaks import numeric_scores
     from course_lib.metrics import classification_report
 
     scored = numeric_scores(data.features, columns)
@@ -298,12 +273,6 @@ def plot_grid(runs: pd.DataFrame, baselines: dict[str, float] | None = None, ax=
     ax.set_title("Deep alone vs Wide&Deep, by what the deep branch sees")
     ax.legend(loc="upper left", fontsize=8)
     return ax
-
-
-def summarize(results: pd.DataFrame, by, metric: str = "roc_auc") -> pd.DataFrame:
-    """Mean, sample std (ddof=1) and number of seeds of ``metric`` per group."""
-    out = results.groupby(by, sort=False)[metric].agg(mean="mean", std=lambda s: s.std(ddof=1), seeds="count")
-    return out
 
 
 def pair_support(features: pd.DataFrame) -> pd.DataFrame:

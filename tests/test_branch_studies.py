@@ -1,4 +1,4 @@
-"""The planted-rules experiment of lesson 04 (course_lib.experiments)."""
+"""Lesson 04's studies of the wide branch (course_lib.branch_studies): the grid, the ablation, planted rules."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from course_lib.features import HIST_COLUMNS
 
 @pytest.fixture(scope="module")
 def world():
-    from course_lib.experiments import planted_rules_data
+    from course_lib.branch_studies import planted_rules_data
 
     return planted_rules_data(seed=3, n_users=300, n_movies=120, n_rules=6, rule_follow=1.0,
                               rule_ranks=(3, 30), latent_rank=4)
@@ -25,7 +25,7 @@ def test_planted_data_is_course_data(world):
 
 
 def test_rule_rows_match_the_history(world):
-    from course_lib.experiments import rule_rows
+    from course_lib.branch_studies import rule_rows
 
     data, rules = world
     target, fired = rule_rows(data.features, rules)
@@ -36,7 +36,7 @@ def test_rule_rows_match_the_history(world):
 
 
 def test_rule_support_counts_training_repetitions(world):
-    from course_lib.experiments import rule_rows, rule_support
+    from course_lib.branch_studies import rule_rows, rule_support
 
     data, rules = world
     support = rule_support(data, rules)
@@ -48,7 +48,7 @@ def test_rule_support_counts_training_repetitions(world):
 
 
 def test_without_antecedent_removes_only_the_rule_movie(world):
-    from course_lib.experiments import rule_rows, without_antecedent
+    from course_lib.branch_studies import rule_rows, without_antecedent
 
     data, rules = world
     rows = data.test[rule_rows(data.test, rules)[1]]
@@ -62,7 +62,7 @@ def test_without_antecedent_removes_only_the_rule_movie(world):
 @pytest.mark.slow
 def test_wide_memorizes_the_rules_deep_does_not(world):
     """The experiment's core, on a small world: wide learns the rule, deep (embeddings) cannot."""
-    from course_lib.experiments import rule_report, train_rules_model
+    from course_lib.branch_studies import rule_report, train_rules_model
 
     data, rules = world
     wide = rule_report(train_rules_model(data, "wide", seed=1, epochs=4), data, rules)
@@ -87,7 +87,8 @@ def _fake_runs():
 
 
 def test_grid_table_reads_mean_and_sample_std():
-    from course_lib.experiments import grid_table, summarize
+    from course_lib.branch_studies import grid_table
+    from course_lib.compare import summarize
 
     table = grid_table(_fake_runs())
     assert list(table.columns) == ["deep", "wide_deep"] and list(table.index) == ["embeddings", "statistics"]
@@ -97,7 +98,7 @@ def test_grid_table_reads_mean_and_sample_std():
 
 
 def test_pair_support_counts_rows_per_pair(synthetic_features):
-    from course_lib.experiments import pair_support
+    from course_lib.branch_studies import pair_support
 
     feats, _ = synthetic_features
     support = pair_support(feats)
@@ -109,7 +110,7 @@ def test_pair_support_counts_rows_per_pair(synthetic_features):
 
 
 def test_numeric_baseline_scores_the_test_rows(synthetic_features):
-    from course_lib.experiments import numeric_baseline
+    from course_lib.branch_studies import numeric_baseline
     from course_lib.prepare import CourseData
 
     feats, spec = synthetic_features
@@ -120,7 +121,7 @@ def test_numeric_baseline_scores_the_test_rows(synthetic_features):
 @pytest.mark.slow
 def test_branch_grid_and_ablation_shapes(world):
     """One call trains every cell; the ablation reuses the grid's full model."""
-    from course_lib.experiments import branch_grid, cross_ablation
+    from course_lib.branch_studies import branch_grid, cross_ablation
 
     data, _ = world
     runs, kept = branch_grid(data, seeds=(1, 2), inputs=("embeddings",), wide_seeds=(1,), keep=1)
@@ -136,7 +137,7 @@ def test_branch_grid_and_ablation_shapes(world):
 @pytest.mark.slow
 def test_ensemble_and_seen_unseen_runs_reuse_the_grid_logits(world):
     """The ensemble blends the grid's own models (blend 0: deep alone, 1: wide alone); no model is loaded twice."""
-    from course_lib.experiments import branch_grid, ensemble_runs, seen_unseen_runs
+    from course_lib.branch_studies import branch_grid, ensemble_runs, seen_unseen_runs
 
     data, _ = world
     logits = {}

@@ -1,0 +1,190 @@
+"""Ranking evaluation: one protocol for every top-k figure of the course.
+
+Introduced in lesson 02 (how alike are the lists?); the two-stage system in lesson 06.
+
+The protocol (every HR@k / NDCG@k of the lessons, the mark schemes and
+``make bench``):
+
+- each user is scored at their own recommendation time
+  (``recommendation_times``: their first test rating), described as they were
+  then, from strictly earlier ratings only (the history's ``FeatureIndex``);
+- the history is every rating before the test period (``ranking.pre_test``);
+  the movies a user rated in it are never recommended;
+- relevant = the movies the user liked in their test period (``liked_in_test``);
+- ties are broken by movie id, so lists repeat exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from course_lib.columns import ITEM, LABEL, SPLIT, TIMESTAMP, USER
+from course_lib.features import FeatureIndex
+from course_lib.metrics import hit_rate_and_ndcg
+from course_lib.ranking import N_CANDIDATES, pre_test
+
+
+def liked_in_test(task: pd.DataFrame) -> dict[int, set[int]]:
+    """User -> the movies they liked in their test period (what a recommender should find)."""
+    test = task[(task[SPLIT] == "test") & (task[LABEL] == 1)]
+    return {int(u): set(g.tolist()) for u, g in test.groupby(USER)[ITEM]}
+
+
+def recommendation_times(task: pd.DataFrame) -> dict[int, int]:
+    """User -> the moment we recommend to them: the timestamp of their first test rating.
+
+    Candidates are described as they were then (movie statistics from
+    earlier training ratings only), exactly like the training rows; scoring
+    a 1997 user with 2018 statistics would rank films they could not have seen.
+    """
+    test = task[task[SPLIT] == "test"]
+    return {int(u): int(t) for u, t in test.groupby(USER)[TIMESTAMP].min().items()}
+
+
+class RankingEvaluation:
+    """HR@k and NDCG@k of ranking models: the same users, candidates and moments for every model.
+
+    The module's protocol: each user is scored at ``recommendation_times``
+    from the ratings before the test period; relevant = the movies they liked
+    in the test period. Everything that does not depend on the model (the
+    history's ``FeatureIndex``, the users' states at their moments, the
+    candidates) is computed once and shared by every model evaluated.
+
+    - With a ``retriever`` (two-stage), each model ranks the retriever's
+      candidates (their feature rows computed once).
+    - Without one, each model ranks the whole catalogue minus the movies the
+      user already rated (``course_lib.serving.CatalogueScorer``).
+
+    Args:
+        task: Output of ``make_task``.
+        movies: The catalogue.
+        retriever: A ``CooccurrenceRetriever`` (anything with
+            ``candidates(user, n)``) built on ``pre_test(task)``, or None.
+        n_candidates: Candidates per user with a retriever.
+        users: Users to evaluate (default: all with a liked test movie).
+        k: Cut-off.
+    """
+
+    def __init__(self, task: pd.DataFrame, movies: pd.DataFrame, retriever=None,
+                 n_candidates: int = N_CANDIDATES, users=None, k: int = 10):
+        self.history, self.movies, self.k = pre_test(task), movies, int(k)
+        relevant = liked_in_test(task)
+        self.users = sorted(relevant) if users is None else [int(u) for u in users if int(u) in relevant]
+        if not self.users:
+            raise ValueError("no user has a liked test movie among those asked for; nothing to rank.")
+        self.relevant = {u: relevant[u] for u in self.users}
+        self.when = recommendation_times(task)
+        self.index = FeatureIndex(self.history, movies)
+        self.features = None
+        self._states = None  # whole-catalogue path: built on first use, shared by every model
+        if retriever is not None:
+            self.candidates = {u: np.asarray(retriever.candidates(u, n_candidates), dtype=np.int64)
+                               for u in self.users}
+            sizes = [len(self.candidates[u]) for u in self.users]
+            queries = pd.DataFrame({USER: np.repeat(self.users, sizes).astype(np.int64),
+                                    ITEM: np.concatenate([self.candidates[u] for u in self.users]),
+                                    TIMESTAMP: np.repeat([self.when[u] for u in self.users], sizes)})
+            self.features = self.index.features(queries)
+
+    def __call__(self, model, spec=None) -> tuple[dict, dict]:
+        """``(metrics, ranked)``: the averaged metrics and each user's top-k movie ids.
+
+        Args:
+            model: A trained course model (probability of the positive class).
+            spec: Its ``FeatureSpec`` (default: the model's own, ``model.spec``).
+        """
+        spec = spec or model.spec
+        ranked = self._two_stage(model, spec) if self.features is not None else self._whole_catalogue(model, spec)
+        return hit_rate_and_ndcg(ranked, self.relevant, self.k), ranked
+
+    def _two_stage(self, model, spec) -> dict[int, list[int]]:
+        from course_lib.train import predict
+
+        scores = predict(model, self.features, spec)
+        ranked, offset = {}, 0
+        for user in self.users:
+            cand = self.candidates[user]
+            s = scores[offset:offset + len(cand)]
+            offset += len(cand)
+            # Stable order: ties broken by movie id, so lists repeat exactly.
+            ranked[user] = cand[np.lexsort((cand, -s))[:self.k]].tolist()
+        return ranked
+
+    def _whole_catalogue(self, model, spec) -> dict[int, list[int]]:
+        from course_lib.serving import CatalogueScorer, top_positions
+
+        index, times = self.index, [self.when[u] for u in self.users]
+        catalogue, n = index.catalogue, len(index.catalogue)
+        if self._states is None:  # the same for every model
+            self._states = index.user_states(self.users, times)
+            self._movie_side = index.catalogue_features()
+            where = pd.Index(catalogue)
+            self._rated = {int(u): where.get_indexer(g.to_numpy()) for u, g in self.history.groupby(USER)[ITEM]}
+        scorer = CatalogueScorer(model, spec, index, self._movie_side)
+        keys = list(zip(self.users, times))
+        scorer.encode_users(keys, self.users, self._states)  # one encoder call for all users
+        ranked, everything = {}, np.arange(n)
+        for start in range(0, len(self.users), 64):
+            chunk = slice(start, start + 64)
+            # The movies' statistics at every user's moment, in one pass per chunk.
+            stats = index.movie_statistics(np.tile(catalogue, len(self.users[chunk])), np.repeat(times[chunk], n))
+            for i, row in enumerate(range(start, start + len(self.users[chunk]))):
+                user = self.users[row]
+                scores = scorer.score(keys[row], user, self._states.take(slice(row, row + 1)), everything,
+                                      stats.iloc[i * n:(i + 1) * n])
+                rated = self._rated.get(user, np.zeros(0, int))
+                ranked[user] = catalogue[top_positions(scores, catalogue, self.k, rated[rated >= 0])].tolist()
+        return ranked
+
+
+def popularity_evaluation(task: pd.DataFrame, users=None, k: int = 10) -> tuple[dict, dict]:
+    """The same HR@k / NDCG@k for the most-rated movies (a model-free baseline).
+
+    Popularity counts only ratings before the test period (``train`` and
+    ``val``); each user gets the most popular movies they have not rated yet.
+    """
+    history = pre_test(task)
+    relevant = liked_in_test(task)
+    users = sorted(relevant) if users is None else [int(u) for u in users if int(u) in relevant]
+    counts = history.groupby(ITEM).size()
+    order = counts.sort_values(ascending=False, kind="stable").index.to_numpy()
+    rated = {int(u): set(g.tolist()) for u, g in history.groupby(USER)[ITEM]}
+    ranked = {}
+    for u in users:
+        seen = rated.get(u, set())
+        ranked[u] = [int(m) for m in order[:k + len(seen)] if m not in seen][:k]
+    return hit_rate_and_ndcg(ranked, {u: relevant[u] for u in users}, k), ranked
+
+
+def list_sameness(lists: dict, catalogue_size: int | None = None) -> dict[str, float]:
+    """How alike the users' top-k lists are: over-generalization measured as what it is (lesson 02).
+
+    A model that generalizes too much gives everyone the same list, whatever
+    their taste.
+
+    Args:
+        lists: User -> recommended movie ids (e.g. the ``ranked`` lists of
+            ``ranking.RankingEvaluation``); no movie twice in one list.
+        catalogue_size: Number of movies that could be recommended (adds ``coverage``).
+
+    Returns:
+        ``shared``: titles two users' lists have in common, averaged over every
+        pair of users (0 = all lists differ; k = everyone gets the same list);
+        ``top_title_share``: share of users whose list holds the single most
+        common title; ``distinct``: distinct titles over all lists; and
+        ``coverage`` = distinct / ``catalogue_size`` when given.
+    """
+    sets = [set(int(m) for m in movies) for movies in lists.values()]
+    if len(sets) < 2:
+        raise ValueError(f"list_sameness needs the lists of at least 2 users, got {len(sets)}.")
+    if any(len(s) != len(list(movies)) for s, movies in zip(sets, lists.values())):
+        raise ValueError("a list holds the same movie twice.")
+    counts = pd.Series([m for s in sets for m in s], dtype=np.int64).value_counts()
+    n = len(sets)
+    out = {"shared": float((counts * (counts - 1)).sum() / (n * (n - 1))),
+           "top_title_share": float(counts.iloc[0] / n) if len(counts) else 0.0,
+           "distinct": int(len(counts))}
+    if catalogue_size is not None:
+        out["coverage"] = out["distinct"] / int(catalogue_size)
+    return out
