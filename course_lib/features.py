@@ -223,10 +223,15 @@ def median_year(movies: pd.DataFrame) -> float:
 
 def fill_years(out: pd.DataFrame, fill: float) -> pd.DataFrame:
     """Fill missing years in place: a movie without a year gets ``fill``; a
-    user without dated history starts at the candidate's year."""
+    user without dated history starts at the candidate's year (``user_year_or``)."""
     out["movie_year"] = out["movie_year"].fillna(fill).astype(np.float32)
-    out["user_year_mean"] = out["user_year_mean"].fillna(out["movie_year"]).astype(np.float32)
+    out["user_year_mean"] = user_year_or(out["user_year_mean"].to_numpy(), out["movie_year"].to_numpy())
     return out
+
+
+def user_year_or(user_year_mean, movie_year) -> np.ndarray:
+    """The user's mean release year, or the candidate's (filled) year for a user without dated history."""
+    return np.where(np.isnan(user_year_mean), movie_year, user_year_mean).astype(np.float32)
 
 
 def shrunk_mean_std(count, s1, s2, prior: float) -> tuple[np.ndarray, np.ndarray]:
@@ -545,6 +550,8 @@ class FeatureIndex:
         self.catalogue = movies[ITEM].to_numpy(np.int64)
         self.catalogue_genres = genre_matrix(self.catalogue, movies, self.vocab).astype(np.float64)
         self.catalogue_years = movie_years(self.catalogue, movies)
+        self._filled_years = np.where(np.isnan(self.catalogue_years), self.year_fill,
+                                      self.catalogue_years).astype(np.float32)
         self._history = task[[USER, ITEM, TIMESTAMP, RATING]]
 
     def user_states(self, users, times) -> UserState:
@@ -586,10 +593,11 @@ class FeatureIndex:
             an array over the candidates for ``CANDIDATE_USER_COLUMNS``.
         """
         user = user_columns(state, self.catalogue_genres[positions], self.vocab)
-        user["movie_year"] = self.catalogue_years[positions]
-        user = fill_years(user, self.year_fill)
-        return {col: user[col].to_numpy() if col in CANDIDATE_USER_COLUMNS else user[col].to_numpy()[0]
-                for col in USER_COLUMNS}
+        out = {col: user[col].to_numpy() if col in CANDIDATE_USER_COLUMNS else user[col].to_numpy()[0]
+               for col in USER_COLUMNS}
+        # As fill_years, without a DataFrame round trip per request.
+        out["user_year_mean"] = user_year_or(out["user_year_mean"], self._filled_years[positions])
+        return out
 
     def features(self, queries: pd.DataFrame) -> pd.DataFrame:
         """Feature rows of (user, movie, time) queries, in query order (index 0..n-1).

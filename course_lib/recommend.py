@@ -129,6 +129,9 @@ class Recommender:
         if movie_ids is None and getattr(self.model, "encoder", None) is not None:
             if self._scorer is None:
                 self._scorer = CatalogueScorer(self.model, self.spec, self.index, self._movie_side)
+                # Every known user's ids encoded now, in one call: a first request pays no encoder call.
+                users = list(self._state_row)
+                self._scorer.encode_users([(u, None) for u in users], users, self._states.take(slice(0, len(users))))
             pos = np.arange(len(self.catalogue)) if positions is None else np.asarray(positions)
             stats = None if at is None else self.index.movie_statistics(self.catalogue[pos], np.full(len(pos), at))
             return self._scorer.score((int(user_id), at), user_id, self.state(user_id, at), pos, stats)

@@ -116,6 +116,20 @@ def configure_tensorflow() -> None:
         pass
 
 
+def is_deterministic() -> bool:
+    """Whether TensorFlow runs as ``configure_tensorflow`` sets it (deterministic ops,
+    no arithmetic regrouping, the course's thread pools): only then is a trained
+    model the course's model, fit to be cached and reused."""
+    tf = import_tensorflow()
+    # TensorFlow exports enable_op_determinism but not its getter (pinned 2.21 has it here).
+    from tensorflow.python.framework.config import is_op_determinism_enabled
+
+    return (is_op_determinism_enabled()
+            and tf.config.optimizer.get_experimental_options().get("arithmetic_optimization") is False
+            and tf.config.threading.get_intra_op_parallelism_threads() == NUM_THREADS
+            and tf.config.threading.get_inter_op_parallelism_threads() == NUM_THREADS)
+
+
 def _configure_display() -> None:
     import matplotlib as mpl
     import pandas as pd

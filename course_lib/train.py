@@ -21,7 +21,7 @@ import pandas as pd
 
 from course_lib.columns import ITEM, LABEL, RATING, SPLIT, TIMESTAMP, USER
 from course_lib.features import DEEP_INPUTS, FeatureSpec
-from course_lib.runtime import seed_everything
+from course_lib.runtime import is_deterministic, seed_everything
 
 #: Rows per inference call (predict, AUC callbacks, branch logits): memory, not results, depends on it.
 PREDICT_BATCH = 8192
@@ -368,7 +368,9 @@ def course_model(data, branches: str = "wide_deep", seed: int = 1, deep_inputs: 
             return cached
     model = build_wide_deep(spec, branches, seed=seed, **deep_kwargs)
     result = train_model(model, data.features, spec, seed=seed)
-    if root:
+    # A model trained outside the course's runtime settings (a script without
+    # setup_notebook) may differ in the last digits: never cache it for the lessons.
+    if root and is_deterministic():
         _store(root, key, result)
     return result
 

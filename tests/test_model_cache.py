@@ -60,3 +60,14 @@ def test_other_code_versions_are_dropped_and_off_means_off(small_data, cache, mo
     assert model_cache_dir() is None
     course_model(small_data, "wide", seed=2)
     assert len(_entries(cache)) == 1  # nothing stored while off
+
+
+def test_a_model_trained_outside_the_course_runtime_is_not_cached(small_data, cache, monkeypatch):
+    """A script that skipped setup_notebook trains with other TensorFlow settings: its model
+    must not become the lessons' cached model (it would change their last digits)."""
+    from course_lib.runtime import is_deterministic
+
+    assert is_deterministic()  # the test session runs with the course's settings (conftest)
+    monkeypatch.setattr("course_lib.train.is_deterministic", lambda: False)
+    course_model(small_data, "wide", seed=1)
+    assert not (cache / _library_hash()).exists() or _entries(cache) == []
