@@ -153,3 +153,13 @@ def json_default(o):
     if isinstance(o, np.ndarray):
         return o.tolist()
     return str(o)
+
+
+def verdict_record(v) -> dict:
+    """A ``compare.Verdict`` as JSON: the difference, its noise, the verdict and how it was reached."""
+    record = {"diff": round(v.diff, 4), "verdict": v.verdict, "method": v.method, "text": str(v)}
+    if v.method == "seeds":
+        record.update(spread=round(v.spread, 4), in_sd=round(v.in_sd, 2))
+    else:
+        record.update(low=round(v.low, 4), high=round(v.high, 4))
+    return record

@@ -11,7 +11,9 @@ Sections (run in this order, each timed and recorded even if another fails):
 - ``scale``    the streaming path (``benchmarks.scale``) on a multi-million-row csv;
 - ``branches`` lesson 04's 2 x 2 (deep inputs x deep / Wide&Deep), the wide model and the cross ablation;
 - ``rules``    lesson 04's planted-rules experiment (synthetic), and what limits memorization;
-- ``ranking``  lesson 06: retrieval recall, two-stage implicit W&D vs deep vs popularity, two-stage latency.
+- ``ranking``  lesson 06, time-correct: retrieval recall (co-occurrence, two-tower, union), popularity, retrieval
+               alone, the two-stage rankers, a negatives x evidence x retriever sweep chosen on validation, latency.
+- ``crosses``  lesson 08: deep, Wide&Deep, DeepFM and DCN-v2 in both deep-input settings (``benchmarks.crosses``).
 
 A calibration pass (``benchmarks.calibration``: a fixed Keras training epoch and
 scoring call, no course code) runs before the first section and after each; every
@@ -58,7 +60,7 @@ import pandas as pd  # noqa: E402
 
 from benchmarks import calibration  # noqa: E402
 from benchmarks.report import (  # noqa: E402
-    PeakRSS, json_default, loadavg, machine_info, md_table, mean_std_cell, write_atomic,
+    PeakRSS, json_default, loadavg, machine_info, md_table, mean_std_cell, verdict_record, write_atomic,
 )
 from course_lib.columns import LABEL, SPLIT, USER  # noqa: E402
 from course_lib.compare import mean_sd  # noqa: E402
@@ -711,35 +713,116 @@ def _passes_text(p50s) -> str:
 
 # ----------------------------------------------------------------- ranking ---
 
+class _UnionPool:
+    """Co-occurrence and a two-tower retriever as one candidate pool, with the interface
+    ``ranking.candidate_queries`` needs (``UnionRetriever`` has no ``scores``).
+
+    ``candidate_positions(user, n, at)`` interleaves each part's top ``n // 2``
+    (``two_tower.UnionRetriever``), so the ranker still ranks at most ``n``
+    candidates, at the cost of the co-occurrence pool alone; ``scores`` are
+    co-occurrence's, so ``RETRIEVAL_COLUMNS`` hold its score relative to the user's best
+    candidate (0 for a movie only the two-tower found) and the rank in the merged list.
+    """
+
+    def __init__(self, cooccurrence, tower):
+        from course_lib.two_tower import UnionRetriever
+
+        self.union, self.cooccurrence = UnionRetriever(cooccurrence, tower), cooccurrence
+        self.catalogue = cooccurrence.catalogue
+
+    def candidate_positions(self, user_id: int, n: int, at: int | None = None) -> np.ndarray:
+        return self.union.candidate_positions(user_id, max(int(n) // 2, 1), at=at)
+
+    def candidates(self, user_id: int, n: int, at: int | None = None) -> np.ndarray:
+        return self.catalogue[self.candidate_positions(user_id, n, at)]
+
+    def scores(self, user_id: int, at: int | None = None) -> np.ndarray:
+        return self.cooccurrence.scores(user_id, at=at)
+
+
+#: The sweep's axes: negatives the ranker trains on x whether it reads the retrieval evidence x retriever.
+#: "sampled" = the implicit set (liked vs disliked + popularity-sampled); "hard" = the retriever's own
+#: candidates in two training-period windows (``ranking.candidate_training_set``); "both" = the two sets'
+#: train and val rows together. Sampled rows are no retriever's candidates, so they have no retrieval
+#: evidence: "sampled + evidence" and "both + evidence" are not run (filling the columns would let the
+#: ranker tell a sampled row from a candidate by the filler, not by the movie).
+RANKING_SWEEP = (("sampled", False), ("hard", False), ("hard", True), ("both", False))
+RANKING_RETRIEVERS = ("co-occurrence", "union with two-tower")
+
+
 def bench_ranking(ctx: Context) -> dict:
-    """Lesson 06's system over all test users: retrieval recall, popularity vs the two-stage
-    implicit W&D and implicit deep (3 seeds each), the whole catalogue (seed 1), two-stage latency."""
+    """Lesson 06's system over all test users, every stage time-correct (each user at their
+    recommendation time): popularity, co-occurrence and two-tower recall, retrieval alone, the
+    two-stage implicit W&D vs deep (3 seeds each), a sweep negatives x evidence x retriever chosen
+    on the validation window, the chosen system on test (3 seeds), the look-ahead these figures
+    once had, the whole catalogue (seed 1) and two-stage latency."""
     from course_lib.compare import compare_seeds, compare_users
-    from course_lib.evaluation import RankingEvaluation, liked_in_test, popularity_evaluation
-    from course_lib.features import make_feature_spec
+    from course_lib.evaluation import (
+        RankingEvaluation, liked_in_test, liked_in_validation, popularity_evaluation, recommendation_times,
+        validation_ranking,
+    )
+    from course_lib.features import NUMERIC_COLUMNS, RETRIEVAL_COLUMNS, make_feature_spec
     from course_lib.metrics import hit_rate_and_ndcg, per_user_hits, per_user_hits_over_runs
     from course_lib.ranking import (
-        N_CANDIDATES, CooccurrenceRetriever, implicit_features, pre_test, retrieval_recall, train_ranker,
+        N_CANDIDATES, CooccurrenceRetriever, candidate_training_set, implicit_features, pre_test,
+        retrieval_recall, train_ranker,
     )
     from course_lib.recommend import Recommender
+    from course_lib.train import predict
+    from course_lib.two_tower import TwoTowerRetriever, UnionRetriever, compare_retrievers, train_two_tower
 
-    _, movies, task, _, _ = ctx.data
+    _, movies, task, feats, data_spec = ctx.data
     catalogue = movies["movie_id"].to_numpy()
     seeds = ctx.cfg["seeds"][:3]
-    relevant = liked_in_test(task)
-    retriever = CooccurrenceRetriever(pre_test(task), catalogue)
-    popular = CooccurrenceRetriever(pre_test(task), catalogue, recent=0)
-    recall = {name: retrieval_recall({u: r.candidates(u, N_CANDIDATES) for u in relevant}, relevant)
+    relevant, when = liked_in_test(task), recommendation_times(task)
+    users = sorted(relevant)
+
+    # Look-ahead (the course's old protocol: every pre-test rating counted, at=None) vs time-correct.
+    start = time.perf_counter()
+    ahead = CooccurrenceRetriever(pre_test(task), catalogue)
+    ahead_pop = CooccurrenceRetriever(pre_test(task), catalogue, recent=0)
+    lookahead = {"popularity": hit_rate_and_ndcg({u: ahead_pop.catalogue[ahead_pop.popular_positions(u, 10)].tolist()
+                                                  for u in users}, relevant),
+                 "retrieval alone": hit_rate_and_ndcg({u: ahead.candidates(u, 10).tolist() for u in users}, relevant)}
+    retriever = CooccurrenceRetriever(task, catalogue)  # every rating, each user asked at their moment
+    popular = CooccurrenceRetriever(task, catalogue, recent=0)
+    recall = {name: retrieval_recall({u: r.candidates(u, N_CANDIDATES, at=when[u]) for u in relevant}, relevant)
               for name, r in (("co-occurrence", retriever), ("most rated", popular))}
-    pop, _ = popularity_evaluation(task)
-    alone_lists = {u: retriever.candidates(u, 10).tolist() for u in relevant}
-    alone = hit_rate_and_ndcg(alone_lists, relevant)
-    hits = {"retrieval alone": per_user_hits(alone_lists, relevant)}
+    pop, pop_lists = popularity_evaluation(task, movies)
+    two_stage = RankingEvaluation(task, movies, retriever=retriever)
+    alone, alone_lists = two_stage.retrieval_alone()
+    baselines_s = time.perf_counter() - start
+    before_after = {name: {"lookahead": {k: round(m[k], 4) for k in ("hr@10", "ndcg@10")},
+                           "time_correct": {k: round(now[k], 4) for k in ("hr@10", "ndcg@10")}}
+                    for name, m, now in (("popularity", lookahead["popularity"], pop),
+                                         ("retrieval alone", lookahead["retrieval alone"], alone))}
+    hits = {"retrieval alone": per_user_hits(alone_lists, relevant), "popularity": per_user_hits(pop_lists, relevant)}
+
+    # Two-tower retrievers (seeds 1-3): recall@N next to co-occurrence's, and their union.
+    towers, tower_runs = {}, []
+    for seed in seeds:
+        start = time.perf_counter()
+        trained = train_two_tower(feats, movies, data_spec, seed=seed)
+        train_s = time.perf_counter() - start
+        towers[seed] = TwoTowerRetriever(trained, task, movies)
+        table = compare_retrievers({"co-occurrence": retriever, "two-tower": towers[seed],
+                                    "union": UnionRetriever(retriever, towers[seed])}, task).recall
+        tower_runs.append({"seed": seed, "train_s": round(train_s, 1),
+                           "recall": {name: {str(n): round(float(v), 4) for n, v in row.items()}
+                                      for name, row in table.iterrows()}})
+        print(f"  two-tower seed {seed}: recall {tower_runs[-1]['recall']}", flush=True)
+    recall_summary = {}
+    for name in ("co-occurrence", "two-tower", "union"):
+        recall_summary[name] = {}
+        for n in tower_runs[0]["recall"][name]:
+            m, sd = mean_sd([r["recall"][name][n] for r in tower_runs])
+            recall_summary[name][n] = {"mean": round(m, 4), "std": round(sd, 4), "n": len(seeds)}
+
+    # The implicit (sampled-negatives) rankers, W&D and deep, seeds 1-3, two-stage on co-occurrence.
     start = time.perf_counter()
     implicit = implicit_features(task, movies)
     spec = make_feature_spec(implicit)
     features_s = time.perf_counter() - start
-    two_stage = RankingEvaluation(task, movies, retriever=retriever)
     runs, models, seed_lists = [], {}, {}
     for seed in seeds:
         for branches in ("wide_deep", "deep"):
@@ -758,14 +841,96 @@ def bench_ranking(ctx: Context) -> dict:
         for metric in ("hr@10", "ndcg@10"):
             m, sd = mean_sd([r[metric] for r in runs if r["model"] == branches])
             summary[branches][metric] = {"mean": round(m, 4), "std": round(sd, 4), "n": len(seeds)}
+
+    # The sweep, on the validation window only (seed 1: one training per variant keeps the section's
+    # budget; the chosen system then gets seeds 1-3 on test). Nothing here reads the test period.
+    pools = {"co-occurrence": lambda seed: retriever,
+             "union with two-tower": lambda seed: _UnionPool(retriever, towers[seed])}
+    candidate_sets = {}
+
+    def candidate_rows(rname, seed):
+        key = (rname, seed if rname != "co-occurrence" else None)
+        if key not in candidate_sets:
+            candidate_sets[key] = candidate_training_set(task, movies, pools[rname](seed))
+        return candidate_sets[key]
+
+    def rows_and_spec(negatives, evidence, rname, seed):
+        if negatives == "sampled":
+            return implicit, spec
+        cand = candidate_rows(rname, seed)
+        rows = cand if negatives == "hard" else pd.concat([implicit, cand], ignore_index=True)
+        return rows, make_feature_spec(rows, numeric=NUMERIC_COLUMNS + (RETRIEVAL_COLUMNS if evidence else []))
+
+    rankers = {("sampled", False, r, s): (models["wide_deep", s], spec) for r in RANKING_RETRIEVERS for s in seeds}
+
+    def ranker(negatives, evidence, rname, seed):
+        key = (negatives, evidence, rname, seed)
+        if key not in rankers:
+            rows, rspec = rows_and_spec(negatives, evidence, rname, seed)
+            rankers[key] = (train_ranker(rows, rspec, "wide_deep", seed).model, rspec)
+        return rankers[key]
+
+    def system_name(negatives, evidence, rname):
+        return f"{negatives} negatives{' + retrieval evidence' if evidence else ''}, {rname}"
+
+    start = time.perf_counter()
+    val_relevant, sweep, val_hits = liked_in_validation(task), [], {}
+    for rname in RANKING_RETRIEVERS:
+        cand = candidate_rows(rname, seeds[0])
+        val_rows = cand[cand[SPLIT] == "val"]
+        variants = {f"retrieval alone, {rname}": -val_rows["retrieval_rank"].to_numpy()}
+        for negatives, evidence in RANKING_SWEEP:
+            model, rspec = ranker(negatives, evidence, rname, seeds[0])
+            variants[system_name(negatives, evidence, rname)] = predict(model, val_rows, rspec)
+        for name, scores in variants.items():
+            metrics, ranked = validation_ranking(val_rows, scores, task)
+            val_hits[name] = per_user_hits(ranked, val_relevant)
+            sweep.append({"system": name, "retriever": rname, "hr@10": round(metrics["hr@10"], 4),
+                          "ndcg@10": round(metrics["ndcg@10"], 4), "users": metrics["users"]})
+            print(f"  validation: {name}: {metrics}", flush=True)
+    sweep_s = time.perf_counter() - start
+    bar = "retrieval alone, co-occurrence"
+    systems = [(n, e, r) for r in RANKING_RETRIEVERS for n, e in RANKING_SWEEP]
+    score = {row["system"]: (row["hr@10"], row["ndcg@10"]) for row in sweep}
+    chosen = max(systems, key=lambda s: score[system_name(*s)])  # validation HR@10, then NDCG@10
+    chosen_name = system_name(*chosen)
+    for row in sweep:
+        if row["system"] != bar:
+            row["vs_retrieval_alone_hr@10_users"] = verdict_record(compare_users(
+                val_hits[row["system"]]["hr@10"], val_hits[bar]["hr@10"]))
+    print(f"  chosen on validation: {chosen_name}", flush=True)
+
+    # The chosen system on test, scored once, seeds 1-3 (its retriever's two-tower trained on the same seed).
+    # A ranker must also beat the order of its own candidates: for a union, its interleaved top 10 (per seed).
+    best_runs, best_lists, own_lists = [], [], []
+    for seed in seeds:
+        negatives, evidence, rname = chosen
+        model, rspec = ranker(negatives, evidence, rname, seed)
+        evaluation = (two_stage if rname == "co-occurrence"
+                      else RankingEvaluation(task, movies, retriever=pools[rname](seed)))
+        metrics, ranked = evaluation(model, rspec)
+        own, own_ranked = evaluation.retrieval_alone()
+        best_runs.append({"seed": seed, "hr@10": metrics["hr@10"], "ndcg@10": metrics["ndcg@10"],
+                          "own_retrieval_alone": {k: own[k] for k in ("hr@10", "ndcg@10")}})
+        best_lists.append(ranked)
+        own_lists.append(own_ranked)
+        print(f"  chosen, seed {seed}, test: {metrics}", flush=True)
+    best = {"system": chosen_name, "negatives": chosen[0], "retrieval_evidence": chosen[1], "retriever": chosen[2],
+            "runs": best_runs}
+    best_hits = per_user_hits_over_runs(best_lists, relevant)
+    for metric in ("hr@10", "ndcg@10"):
+        m, sd = mean_sd([r[metric] for r in best_runs])
+        best[metric] = {"mean": round(m, 4), "std": round(sd, 4), "n": len(seeds),
+                        "ratio_to_popularity": round(m / pop[metric], 3)}
+
     # Lesson 06's optional exercise 4: the same W&D on uniform negatives (seed 1), against seed 1.
     uniform = implicit_features(task, movies, sampling="uniform")
     uniform_spec = make_feature_spec(uniform)
     uniform_metrics, uniform_ranked = two_stage(train_ranker(uniform, uniform_spec, "wide_deep", seeds[0]).model,
                                                 uniform_spec)
     hits["uniform"] = per_user_hits(uniform_ranked, relevant)
-    # The rule's verdicts: over seeds (training noise) and over users (a paired bootstrap of per-user
-    # hits, each system's hits averaged over its seeds).
+    # The rule's verdicts: over seeds (training noise; retrieval alone is deterministic, no spread) and
+    # over users (a paired bootstrap of per-user hits, each system's hits averaged over its seeds).
     mean_hits = {b: per_user_hits_over_runs([seed_lists[b, s] for s in seeds], relevant)
                  for b in ("wide_deep", "deep")}
     verdicts = {}
@@ -776,33 +941,53 @@ def bench_ranking(ctx: Context) -> dict:
                                                                       mean_hits["deep"][metric])
         verdicts[f"wide_deep_vs_retrieval_{metric}_users"] = compare_users(
             mean_hits["wide_deep"][metric], hits["retrieval alone"][metric])
+        verdicts[f"best_vs_retrieval_{metric}_seeds"] = compare_seeds(
+            [r[metric] for r in best_runs], [alone[metric]], b_noise=False)
+        verdicts[f"best_vs_retrieval_{metric}_users"] = compare_users(best_hits.loc[users, metric],
+                                                                      hits["retrieval alone"].loc[users, metric])
+        if chosen[2] != "co-occurrence":  # the union's own top 10 varies with its two-tower's seed
+            verdicts[f"best_vs_own_retrieval_{metric}_seeds"] = compare_seeds(
+                [r[metric] for r in best_runs], [r["own_retrieval_alone"][metric] for r in best_runs])
+            verdicts[f"best_vs_own_retrieval_{metric}_users"] = compare_users(
+                best_hits.loc[users, metric], per_user_hits_over_runs(own_lists, relevant).loc[users, metric])
         verdicts[f"popularity_vs_uniform_negatives_seed{seeds[0]}_{metric}_users"] = compare_users(
             per_user_hits(seed_lists["wide_deep", seeds[0]], relevant)[metric], hits["uniform"][metric])
+    records = {k: verdict_record(v) for k, v in verdicts.items()}
+    # One verdict for the target: better only if every one of the four (HR, NDCG x seeds, users) says so.
+    parts = [records[f"best_vs_retrieval_{m}_{o}"] for m in ("hr@10", "ndcg@10") for o in ("seeds", "users")]
+    words = {p["verdict"] for p in parts}
+    records["best_vs_retrieval_alone"] = {
+        "verdict": "better" if words == {"better"} else ("worse" if "worse" in words else "not distinguishable"),
+        "text": "; ".join(f"{m} over {o}: {records[f'best_vs_retrieval_{m}_{o}']['text']}"
+                          for m in ("hr@10", "ndcg@10") for o in ("seeds", "users"))}
     start = time.perf_counter()
     whole, _ = RankingEvaluation(task, movies)(models["wide_deep", seeds[0]], spec)
     whole_s = time.perf_counter() - start
     # Serving latency of the two-stage path ("now": every rating known), over LATENCY_PASSES passes.
     now_retriever = CooccurrenceRetriever(task, catalogue)
     make = lambda: Recommender(models["wide_deep", seeds[0]], spec, task, movies, retriever=now_retriever)  # noqa: E731
-    users = np.random.default_rng(0).choice(np.unique(task[USER].to_numpy()),
-                                            min(ctx.cfg["latency_users"], task[USER].nunique()), replace=False)
-    passes = request_times(make, users)
+    latency_users = np.random.default_rng(0).choice(np.unique(task[USER].to_numpy()),
+                                                    min(ctx.cfg["latency_users"], task[USER].nunique()), replace=False)
+    passes = request_times(make, latency_users)
     return {"dataset": ctx.data_name, "users": len(relevant), "seeds": seeds, "n_candidates": N_CANDIDATES,
-            "recall_at_n": recall, "popularity": {k: pop[k] for k in ("hr@10", "ndcg@10")},
+            "protocol": "time_correct", "recall_at_n": recall, "recall_by_seed": tower_runs,
+            "recall_summary": recall_summary, "before_after": before_after, "baselines_s": round(baselines_s, 1),
+            "popularity": {k: pop[k] for k in ("hr@10", "ndcg@10")},
             "retrieval_alone": {k: alone[k] for k in ("hr@10", "ndcg@10")},
             "implicit_rows": len(implicit), "implicit_features_s": round(features_s, 1),
             "uniform_negatives": {k: uniform_metrics[k] for k in ("hr@10", "ndcg@10")},
-            "runs": runs, "summary": summary, "verdicts": {k: verdict_record(v) for k, v in verdicts.items()},
+            "runs": runs, "summary": summary, "sweep_seed": seeds[0], "sweep": sweep, "sweep_s": round(sweep_s, 1),
+            "best_two_stage": best, "verdicts": records,
             "whole_catalogue_wide_deep": {k: whole[k] for k in ("hr@10", "ndcg@10")},
             "whole_catalogue_eval_s": round(whole_s, 1),
             **{k: v for k, v in latency_summary(passes, "two_stage_").items()
                if k in ("two_stage_p50_ms", "two_stage_p95_ms", "two_stage_p50_ms_passes")},
-            "latency_users": len(users)}
+            "latency_users": len(latency_users)}
 
 
 def render_ranking(body: dict, results: dict) -> list[str]:
     pop, summ = body["popularity"], body["summary"]
-    rows = [["popularity (most rated, before the test period)", f"{pop['hr@10']:.4f}", f"{pop['ndcg@10']:.4f}"],
+    rows = [["popularity (most rated before each user's moment)", f"{pop['hr@10']:.4f}", f"{pop['ndcg@10']:.4f}"],
             ["co-occurrence retrieval alone", f"{body['retrieval_alone']['hr@10']:.4f}",
              f"{body['retrieval_alone']['ndcg@10']:.4f}"],
             [f"implicit W&D, whole catalogue (seed {body['seeds'][0]})",
@@ -813,25 +998,57 @@ def render_ranking(body: dict, results: dict) -> list[str]:
     if "uniform_negatives" in body:
         rows.append([f"two-stage implicit W&D on uniform negatives (seed {body['seeds'][0]})",
                      f"{body['uniform_negatives']['hr@10']:.4f}", f"{body['uniform_negatives']['ndcg@10']:.4f}"])
+    best = body.get("best_two_stage")
+    if best:
+        rows.append([f"**best two-stage** (chosen on validation): {best['system']} "
+                     f"(seeds {', '.join(map(str, body['seeds']))})",
+                     mean_std_cell(best["hr@10"]), mean_std_cell(best["ndcg@10"])])
     recall = body["recall_at_n"]
-    return [f"Lesson 06 over all {body['users']} test users with a liked test movie ({body['dataset']}), each "
-            "scored at their first test rating; the ranker (`course_lib.ranking.train_ranker`) trained on the "
-            f"implicit set ({body['implicit_rows']:,} rows, built in {body['implicit_features_s']:.1f} s); "
-            f"two-stage = co-occurrence retrieval of {body['n_candidates']} candidates, then the ranker. "
-            "Mean ± sample std over seeds.", "",
-            *md_table(["System", "HR@10", "NDCG@10"], rows), "",
-            f"Retrieval recall@{body['n_candidates']}: co-occurrence {recall['co-occurrence']:.4f}, most rated "
-            f"{recall['most rated']:.4f}. Whole-catalogue evaluation took {body['whole_catalogue_eval_s']:.0f} s. "
-            f"Two-stage `recommend(user, k=10)` over {body['latency_users']} users "
-            f"{_passes_text(body.get('two_stage_p50_ms_passes'))}: p50 "
-            f"{body['two_stage_p50_ms']:.1f} ms, p95 {body['two_stage_p95_ms']:.1f} ms.", "",
-            "Verdicts of the course's rule (`course_lib.compare`): over seeds, and over users (paired "
-            "bootstrap of per-user hits, each system's hits averaged over its seeds):", "",
-            *md_table(["Comparison", "Verdict"], [[k.replace("_", " "), v["text"]]
-                                                  for k, v in body.get("verdicts", {}).items()]), "",
-            *md_table(["Model", "Seed", "HR@10", "NDCG@10", "Val AUC", "Epochs", "Train"],
-                      [[r["model"], r["seed"], f"{r['hr@10']:.4f}", f"{r['ndcg@10']:.4f}", f"{r['val_auc']:.4f}",
-                        r["epochs"], f"{r['train_s']:.0f} s"] for r in body["runs"]])]
+    lines = [f"Lesson 06 over all {body['users']} test users with a liked test movie ({body['dataset']}), each "
+             "scored at their first test rating, every stage time-correct (retrieval and popularity count only "
+             "the ratings made before that moment); the ranker (`course_lib.ranking.train_ranker`) trained on the "
+             f"implicit set ({body['implicit_rows']:,} rows, built in {body['implicit_features_s']:.1f} s); "
+             f"two-stage = co-occurrence retrieval of {body['n_candidates']} candidates, then the ranker. "
+             "Mean ± sample std over seeds.", "",
+             *md_table(["System", "HR@10", "NDCG@10"], rows), ""]
+    if best:
+        lines += [f"Best two-stage / popularity: HR@10 {best['hr@10']['ratio_to_popularity']:.2f}x, NDCG@10 "
+                  f"{best['ndcg@10']['ratio_to_popularity']:.2f}x.", ""]
+    if "before_after" in body:
+        ba = body["before_after"]
+        lines += ["Look-ahead (every pre-test rating counted, as the course once did) vs time-correct:", "",
+                  *md_table(["System", "HR@10 look-ahead", "time-correct", "NDCG@10 look-ahead", "time-correct"],
+                            [[name, f"{v['lookahead']['hr@10']:.4f}", f"{v['time_correct']['hr@10']:.4f}",
+                              f"{v['lookahead']['ndcg@10']:.4f}", f"{v['time_correct']['ndcg@10']:.4f}"]
+                             for name, v in ba.items()]), ""]
+    if "recall_summary" in body:
+        rs = body["recall_summary"]
+        ns = list(rs["co-occurrence"])
+        lines += [f"Retrieval recall@N at each user's moment (two-tower and union: seeds "
+                  f"{', '.join(map(str, body['seeds']))}; co-occurrence is deterministic):", "",
+                  *md_table(["Retriever", *(f"recall@{n}" for n in ns)],
+                            [[name, *(mean_std_cell(rs[name][n]) for n in ns)] for name in rs]), ""]
+    if "sweep" in body:
+        lines += [f"The sweep, on the validation window (seed {body['sweep_seed']}; `ranking.candidate_training_set`'s "
+                  "`val` rows, `evaluation.validation_ranking`; the test period is not read), in "
+                  f"{body['sweep_s']:.0f} s. The best HR@10 (then NDCG@10) is chosen and scored once on test:", "",
+                  *md_table(["System", "HR@10", "NDCG@10", "HR@10 vs co-occurrence alone, over users"],
+                            [[r["system"], f"{r['hr@10']:.4f}", f"{r['ndcg@10']:.4f}",
+                              r.get("vs_retrieval_alone_hr@10_users", {}).get("text", "—")] for r in body["sweep"]]),
+                  ""]
+    lines += [f"Retrieval recall@{body['n_candidates']}: co-occurrence {recall['co-occurrence']:.4f}, most rated "
+              f"{recall['most rated']:.4f}. Whole-catalogue evaluation took {body['whole_catalogue_eval_s']:.0f} s. "
+              f"Two-stage `recommend(user, k=10)` over {body['latency_users']} users "
+              f"{_passes_text(body.get('two_stage_p50_ms_passes'))}: p50 "
+              f"{body['two_stage_p50_ms']:.1f} ms, p95 {body['two_stage_p95_ms']:.1f} ms.", "",
+              "Verdicts of the course's rule (`course_lib.compare`): over seeds, and over users (paired "
+              "bootstrap of per-user hits, each system's hits averaged over its seeds):", "",
+              *md_table(["Comparison", "Verdict"], [[k.replace("_", " "), v["text"]]
+                                                    for k, v in body.get("verdicts", {}).items()]), "",
+              *md_table(["Model", "Seed", "HR@10", "NDCG@10", "Val AUC", "Epochs", "Train"],
+                        [[r["model"], r["seed"], f"{r['hr@10']:.4f}", f"{r['ndcg@10']:.4f}", f"{r['val_auc']:.4f}",
+                          r["epochs"], f"{r['train_s']:.0f} s"] for r in body["runs"]])]
+    return lines
 
 
 # ----------------------------------------------------------------- sparrow ---
@@ -963,16 +1180,6 @@ def ablation_comparisons(ablation: pd.DataFrame) -> dict:
                                                          {"wide crosses": "ids only"}) for name in names}
 
 
-def verdict_record(v) -> dict:
-    """A ``compare.Verdict`` as JSON: the difference, its noise, the verdict and how it was reached."""
-    record = {"diff": round(v.diff, 4), "verdict": v.verdict, "method": v.method, "text": str(v)}
-    if v.method == "seeds":
-        record.update(spread=round(v.spread, 4), in_sd=round(v.in_sd, 2))
-    else:
-        record.update(low=round(v.low, 4), high=round(v.high, 4))
-    return record
-
-
 def render_branches(b: dict, results: dict) -> list[str]:
     s = b["summary"]
     rows = [[f"deep sees {label}", mean_std_cell(s[f"deep/{key}"]["roc_auc"]),
@@ -1050,6 +1257,8 @@ def render_rules(r: dict, results: dict) -> list[str]:
 
 # ---------------------------------------------------------------- registry ---
 
+from benchmarks.crosses import bench_crosses, render_crosses  # noqa: E402  (lesson 08's section)
+
 #: Run in this order (``quality`` trains the W&D model that ``latency`` reuses);
 #: reported in the order of ``number``.
 SECTIONS = (
@@ -1062,6 +1271,7 @@ SECTIONS = (
     Section("branches", 7, "When the wide branch pays (lesson 04)", bench_branches, render_branches),
     Section("rules", 8, "Planted rules (lesson 04)", bench_rules, render_rules),
     Section("ranking", 9, "Ranking: what to watch next (lesson 06)", bench_ranking, render_ranking),
+    Section("crosses", 10, "After Wide&Deep: learned crosses (lesson 08)", bench_crosses, render_crosses),
 )
 SECTION_NAMES = tuple(s.name for s in SECTIONS)
 
@@ -1144,17 +1354,21 @@ def _latency(section: str, key: str) -> Callable[[dict], Reading | None]:
 
 
 def _two_stage_ratio(metric: str) -> Callable[[dict], float | None]:
-    """Two-stage implicit W&D's mean ``metric`` over seeds, as a multiple of popularity's."""
+    """The best two-stage system's mean ``metric`` over seeds (chosen on validation; a run recorded
+    before the sweep: the two-stage implicit W&D), as a multiple of popularity's."""
     def read(results):
         r = ok_section(results, "ranking")
-        return round(r["summary"]["wide_deep"][metric]["mean"] / r["popularity"][metric], 3) if r else None
+        if not r:
+            return None
+        best = r.get("best_two_stage") or r["summary"]["wide_deep"]
+        return round(best[metric]["mean"] / r["popularity"][metric], 3)
     return read
 
 
 #: Every goal of the benchmark, in report order. The time targets (``timing``) are judged on their
 #: value calibrated to the reference machine (``benchmarks.calibration``).
 TARGETS = (
-    Target("course_total_s", "whole course (all notebooks, cold kernels)", "<=", 240, SECONDS, _course_total,
+    Target("course_total_s", "whole course (all notebooks, cold kernels)", "<=", 300, SECONDS, _course_total,
            "Cut epochs or seeds in the slowest notebook (models an earlier lesson trained already come from "
            "the cache), or move a study it runs to the bench.", remedy_detail=_slowest_notebook,
            timing=Timing("train")),
@@ -1185,12 +1399,17 @@ TARGETS = (
            "The model call over the whole catalogue is most of a request (section 3's breakdown; the user's "
            "state is already precomputed): rank retrieved candidates instead (the two-stage path).",
            timing=Timing("score", unit_s=0.001)),
-    Target("two_stage_hr_ratio", "two-stage implicit W&D HR@10 / popularity's (all test users, mean of 3 seeds)",
-           ">=", 1.3, RATIO, _two_stage_ratio("hr@10"),
+    Target("two_stage_hr_ratio", "best two-stage system (chosen on validation) HR@10 / popularity's (all test "
+           "users, time-correct, mean of 3 seeds)", ">=", 1.3, RATIO, _two_stage_ratio("hr@10"),
            "Raise retrieval recall (more recent likes, damping), more negatives per row, or more epochs."),
-    Target("two_stage_ndcg_ratio", "two-stage implicit W&D NDCG@10 / popularity's (all test users, mean of 3 seeds)",
-           ">=", 1.3, RATIO, _two_stage_ratio("ndcg@10"),
+    Target("two_stage_ndcg_ratio", "best two-stage system (chosen on validation) NDCG@10 / popularity's (all test "
+           "users, time-correct, mean of 3 seeds)", ">=", 1.3, RATIO, _two_stage_ratio("ndcg@10"),
            "Raise retrieval recall (more recent likes, damping), more negatives per row, or more epochs."),
+    Target("best_two_stage_vs_retrieval", "best two-stage system vs retrieval alone, HR@10 and NDCG@10 over seeds "
+           "and over users (course_lib.compare's verdict; better only if all four say so)", "is", "better", VERDICT,
+           _verdict("ranking", "verdicts", "best_vs_retrieval_alone"),
+           "The ranker does not beat the order of its own candidates: give it more of the retrieval stage's "
+           "evidence (the two-tower score), or candidates it is trained on that match what it ranks."),
     Target("implicit_wide_gain", "implicit W&D vs implicit deep, two-stage HR@10 over seeds "
            "(course_lib.compare's verdict)", "is", "better", VERDICT,
            _verdict("ranking", "verdicts", "wide_deep_vs_deep_hr@10_seeds"),

@@ -24,12 +24,16 @@ lands in one place. Modules, by concept (and the lesson that introduces them):
 - ``leaks`` (03): the two classic leaks, reproduced to measure them.
 - ``branch_studies`` (04): when the wide branch pays: the 2x2 deep-inputs grid,
   cross ablation, planted rules.
+- ``crosses`` (08): learned crosses after Wide&Deep: FM / DeepFM and DCN-v2
+  (``course_model(data, "deepfm")`` / ``"dcn"``).
 - ``plots`` (00-06): the lessons' figures, incl. the architecture diagram.
 - ``serving`` (05, 06): a model's traced catalogue scoring (behind ``recommend``).
 - ``recommend`` (05, 06): top-k from raw ids, cold start, two-stage serving.
 - ``evaluation`` (02, 05, 06): the one ranking protocol (HR@k / NDCG@k at each
   user's moment), the popularity baseline, how alike lists are.
 - ``ranking`` (06): implicit feedback, sampled negatives, co-occurrence retrieval.
+- ``two_tower`` (07): the learned retriever (two towers, in-batch negatives, logQ),
+  the union of two retrievers, recall@N by history length.
 - ``streaming`` (README): big ratings files in chunks, the same features.
 - ``multiworker`` (README): training on several workers (``tf.distribute``).
 - ``widgets`` (01, 02, 04, 06): branch, cross and embedding explorers.

@@ -8,8 +8,15 @@ The protocol (every HR@k / NDCG@k of the lessons, the mark schemes and
 - each user is scored at their own recommendation time
   (``recommendation_times``: their first test rating), described as they were
   then, from strictly earlier ratings only (the history's ``FeatureIndex``);
-- the history is every rating before the test period (``ranking.pre_test``);
-  the movies a user rated in it are never recommended;
+- the ranker's features come from the ratings before the test period
+  (``ranking.pre_test``); the movies a user rated in it are never recommended;
+- retrieval and popularity are counted *as of* each user's recommendation
+  time: every rating made strictly before it, whatever its split (other
+  users' test-period ratings included, as a system running then would know
+  them), plus the user's own pre-test ratings (``CooccurrenceRetriever``'s
+  ``at=``). Counting every pre-test rating instead, as the course once did,
+  lets a 1997 user's candidates and "most popular" list draw on ratings from
+  2018, and inflated both baselines (lesson 06 measures by how much);
 - relevant = the movies the user liked in their test period (``liked_in_test``);
 - ties are broken by movie id, so lists repeat exactly.
 """
@@ -20,9 +27,9 @@ import numpy as np
 import pandas as pd
 
 from course_lib.columns import ITEM, LABEL, SPLIT, TIMESTAMP, USER
-from course_lib.features import FeatureIndex
+from course_lib.features import RETRIEVAL_COLUMNS, FeatureIndex
 from course_lib.metrics import hit_rate_and_ndcg
-from course_lib.ranking import N_CANDIDATES, pre_test
+from course_lib.ranking import N_CANDIDATES, CooccurrenceRetriever, candidate_queries, pre_test
 
 
 def liked_in_test(task: pd.DataFrame) -> dict[int, set[int]]:
@@ -59,8 +66,9 @@ class RankingEvaluation:
     Args:
         task: Output of ``make_task``.
         movies: The catalogue.
-        retriever: A ``CooccurrenceRetriever`` (anything with
-            ``candidates(user, n)``) built on ``pre_test(task)``, or None.
+        retriever: A ``CooccurrenceRetriever`` built on every rating
+            (``task``), or anything with ``candidates(user, n, at=t)``
+            that counts only what was known before ``t``; or None.
         n_candidates: Candidates per user with a retriever.
         users: Users to evaluate (default: all with a liked test movie).
         k: Cut-off.
@@ -79,13 +87,13 @@ class RankingEvaluation:
         self.features = None
         self._states = None  # whole-catalogue path: built on first use, shared by every model
         if retriever is not None:
-            self.candidates = {u: np.asarray(retriever.candidates(u, n_candidates), dtype=np.int64)
-                               for u in self.users}
-            sizes = [len(self.candidates[u]) for u in self.users]
-            queries = pd.DataFrame({USER: np.repeat(self.users, sizes).astype(np.int64),
-                                    ITEM: np.concatenate([self.candidates[u] for u in self.users]),
-                                    TIMESTAMP: np.repeat([self.when[u] for u in self.users], sizes)})
+            queries = candidate_queries(retriever, {u: self.when[u] for u in self.users}, n_candidates)
+            self.candidates = {int(u): g.to_numpy(np.int64) for u, g in queries.groupby(USER, sort=False)[ITEM]}
+            self.candidates.update({u: np.zeros(0, np.int64) for u in self.users if u not in self.candidates})
+            # The candidates' course features and the retrieval evidence (a ranker may read both).
             self.features = self.index.features(queries)
+            for col in RETRIEVAL_COLUMNS:
+                self.features[col] = queries[col].to_numpy()
 
     def __call__(self, model, spec=None) -> tuple[dict, dict]:
         """``(metrics, ranked)``: the averaged metrics and each user's top-k movie ids.
@@ -96,6 +104,13 @@ class RankingEvaluation:
         """
         spec = spec or model.spec
         ranked = self._two_stage(model, spec) if self.features is not None else self._whole_catalogue(model, spec)
+        return hit_rate_and_ndcg(ranked, self.relevant, self.k), ranked
+
+    def retrieval_alone(self) -> tuple[dict, dict]:
+        """``(metrics, ranked)`` of the retriever's own top-k: the bar a ranker must clear."""
+        if self.features is None:
+            raise ValueError("retrieval_alone needs a RankingEvaluation built with a retriever.")
+        ranked = {u: self.candidates[u][:self.k].tolist() for u in self.users}
         return hit_rate_and_ndcg(ranked, self.relevant, self.k), ranked
 
     def _two_stage(self, model, spec) -> dict[int, list[int]]:
@@ -138,22 +153,38 @@ class RankingEvaluation:
         return ranked
 
 
-def popularity_evaluation(task: pd.DataFrame, users=None, k: int = 10) -> tuple[dict, dict]:
+def liked_in_validation(task: pd.DataFrame) -> dict[int, set[int]]:
+    """User -> the movies they liked in their validation period (where every choice is made)."""
+    val = task[(task[SPLIT] == "val") & (task[LABEL] == 1)]
+    return {int(u): set(g.tolist()) for u, g in val.groupby(USER)[ITEM]}
+
+
+def validation_ranking(rows: pd.DataFrame, scores, task: pd.DataFrame, k: int = 10) -> tuple[dict, dict]:
+    """HR@k / NDCG@k of scored validation-window candidates (``ranking.candidate_training_set``'s
+    ``val`` rows): each user's candidates ranked by ``scores`` (ties by movie id), relevant =
+    the movies they liked in their validation period. The test period is never read.
+    """
+    relevant = liked_in_validation(task)
+    frame = rows[[USER, ITEM]].assign(_score=np.asarray(scores, dtype=np.float64))
+    frame = frame[frame[USER].isin(list(relevant))].sort_values([USER, ITEM], kind="stable")
+    ranked = {}
+    for user, g in frame.groupby(USER, sort=True):
+        ids, s = g[ITEM].to_numpy(), g["_score"].to_numpy()
+        ranked[int(user)] = ids[np.lexsort((ids, -s))[:k]].tolist()
+    return hit_rate_and_ndcg(ranked, {u: relevant[u] for u in ranked}, k), ranked
+
+
+def popularity_evaluation(task: pd.DataFrame, movies: pd.DataFrame, users=None, k: int = 10) -> tuple[dict, dict]:
     """The same HR@k / NDCG@k for the most-rated movies (a model-free baseline).
 
-    Popularity counts only ratings before the test period (``train`` and
-    ``val``); each user gets the most popular movies they have not rated yet.
+    Each user gets the ``k`` movies most rated before their recommendation
+    time that they had not rated (``CooccurrenceRetriever.popular_positions``
+    with no likes used): the module's time-correct protocol.
     """
-    history = pre_test(task)
-    relevant = liked_in_test(task)
+    relevant, when = liked_in_test(task), recommendation_times(task)
     users = sorted(relevant) if users is None else [int(u) for u in users if int(u) in relevant]
-    counts = history.groupby(ITEM).size()
-    order = counts.sort_values(ascending=False, kind="stable").index.to_numpy()
-    rated = {int(u): set(g.tolist()) for u, g in history.groupby(USER)[ITEM]}
-    ranked = {}
-    for u in users:
-        seen = rated.get(u, set())
-        ranked[u] = [int(m) for m in order[:k + len(seen)] if m not in seen][:k]
+    popular = CooccurrenceRetriever(task, movies[ITEM].to_numpy(), recent=0)
+    ranked = {u: popular.catalogue[popular.popular_positions(u, k, at=when[u])].tolist() for u in users}
     return hit_rate_and_ndcg(ranked, {u: relevant[u] for u in users}, k), ranked
 
 

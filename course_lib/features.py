@@ -66,6 +66,10 @@ USER_NUMERIC = ["user_rating_count", "user_rating_mean", "user_rating_std",
                 "user_liked_rate", "user_year_mean", "user_genre_affinity"]
 MOVIE_NUMERIC = ["movie_rating_count", "movie_rating_mean", "movie_rating_std", "movie_year"]
 NUMERIC_COLUMNS = USER_NUMERIC + MOVIE_NUMERIC
+#: The retrieval stage's evidence about a candidate (lesson 06's ranker reads
+#: them): its retrieval score relative to the user's best candidate, and
+#: log(1 + its rank among the candidates). Written by ``ranking.candidate_queries``.
+RETRIEVAL_COLUMNS = ["retrieval_score", "retrieval_rank"]
 #: Every column that describes the user (their history) ...
 USER_COLUMNS = [*HIST_COLUMNS, *USER_GENRE_COLUMNS, *USER_NUMERIC]
 #: ... and every column that describes the candidate movie.
@@ -143,7 +147,8 @@ def make_feature_spec(features: pd.DataFrame, numeric: list[str] | None = None,
     Args:
         features: Output of ``build_features``.
         numeric: Numeric columns for the deep model (None: all of
-            ``NUMERIC_COLUMNS``; ``[]``: none, embeddings only).
+            ``NUMERIC_COLUMNS``; ``[]``: none, embeddings only; may add
+            ``RETRIEVAL_COLUMNS`` when the rows carry them).
         genres: Genre vocabulary (default: genres seen in train).
         pairs: Movie-pair vocabulary (default: the pairs of the train rows).
     """
@@ -151,9 +156,13 @@ def make_feature_spec(features: pd.DataFrame, numeric: list[str] | None = None,
     if train.empty:
         raise ValueError("no training rows: make_feature_spec needs rows with split == 'train'.")
     numeric = list(NUMERIC_COLUMNS if numeric is None else numeric)
-    unknown = [c for c in numeric if c not in NUMERIC_COLUMNS]
+    unknown = [c for c in numeric if c not in NUMERIC_COLUMNS + RETRIEVAL_COLUMNS]
     if unknown:
-        raise ValueError(f"unknown numeric feature(s) {unknown}; choose from {NUMERIC_COLUMNS}")
+        raise ValueError(f"unknown numeric feature(s) {unknown}; choose from {NUMERIC_COLUMNS + RETRIEVAL_COLUMNS}")
+    missing = [c for c in numeric if c not in train]
+    if missing:
+        raise KeyError(f"numeric feature(s) {missing} are not columns of the rows; the retrieval columns "
+                       "come from ranking.candidate_training_set.")
     if genres is None:
         genres = sorted({g for c in MOVIE_GENRE_COLUMNS for g in train[c].unique() if g})
     values = train[numeric].to_numpy(np.float64).reshape(len(train), len(numeric))

@@ -551,6 +551,9 @@ def build_wide_deep(spec: FeatureSpec, branches: str = "wide_deep", seed: int | 
                     wide_optimizer: keras.optimizers.Optimizer | None = None, **deep_kwargs) -> WideDeep:
     """Build an untrained ``WideDeep`` with ``branches`` in {"wide", "deep", "wide_deep"}.
 
+    ``branches="deepfm"`` or ``"dcn"`` builds lesson 08's ``crosses.CrossDeep``
+    instead (after the same seeding; ``**deep_kwargs`` go to its builder).
+
     Args:
         spec: The feature spec.
         branches: Which branches the model has.
@@ -559,12 +562,17 @@ def build_wide_deep(spec: FeatureSpec, branches: str = "wide_deep", seed: int | 
         wide_optimizer: Another optimizer for the wide weights (default: ``wide_ftrl``).
         **deep_kwargs: Passed to ``build_deep``.
     """
-    if branches not in ("wide", "deep", "wide_deep"):
-        raise ValueError(f"branches must be 'wide', 'deep' or 'wide_deep', got {branches!r}")
+    from course_lib.crosses import CROSS_MODELS, build_cross_model
+
+    if branches not in ("wide", "deep", "wide_deep") + CROSS_MODELS:
+        raise ValueError(f"branches must be 'wide', 'deep', 'wide_deep' or one of lesson 08's {CROSS_MODELS}, "
+                         f"got {branches!r}")
     if seed is not None:
         from course_lib.runtime import seed_everything
 
         seed_everything(seed)
+    if branches in CROSS_MODELS:  # lesson 08's successors: one network, one optimizer (course_lib.crosses)
+        return build_cross_model(spec, branches, **deep_kwargs)
     wide = build_wide(spec) if branches in ("wide", "wide_deep") else None
     deep = build_deep(spec, **deep_kwargs) if branches in ("deep", "wide_deep") else None
     return WideDeep(wide=wide, deep=deep, encoder=InputEncoder(spec, name="encoder"),

@@ -61,9 +61,15 @@ def execute_in_place(path: str | os.PathLike, timeout: int = 900) -> float:
 
 #: A lesson's core path ends at its first markdown heading that names this word.
 OPTIONAL_HEADING = "Optional"
-#: A learner's reading budget: words of markdown on each lesson's core path, and on all of them.
+#: A learner's reading budget: words of markdown on each lesson's core path (about 30 minutes), and
+#: on average over the lessons (so the course grows by a mean lesson, not a longest one, per lesson added).
 CORE_WORDS_PER_LESSON = 1800
-CORE_WORDS_COURSE = 9000
+CORE_WORDS_MEAN = 1300
+
+
+def core_words_course(lessons: int) -> int:
+    """The budget of all core paths together for a course of ``lessons`` lessons."""
+    return CORE_WORDS_MEAN * int(lessons)
 
 
 def core_words(path: str | os.PathLike) -> int:
@@ -94,4 +100,5 @@ if __name__ == "__main__":  # python -m course_lib.notebooks notebooks/*.ipynb: 
         n = core_words(name)
         total += n
         print(f"{n:6d}  {name}" + ("  (over budget)" if n > CORE_WORDS_PER_LESSON else ""))
-    print(f"{total:6d}  in all (budget {CORE_WORDS_PER_LESSON} per lesson, {CORE_WORDS_COURSE} in all)")
+    print(f"{total:6d}  in all (budget {CORE_WORDS_PER_LESSON} per lesson, "
+          f"{core_words_course(len(sys.argv) - 1)} in all)")

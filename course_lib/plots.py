@@ -90,19 +90,21 @@ def calibration_plot(tables: dict[str, pd.DataFrame], ax=None):
     return ax
 
 
-def contribution_bars(top: pd.DataFrame, ax=None, fontsize: float | None = None):
-    """Lessons 04/05: wide vs deep logit of each recommended movie (columns wide, deep, title).
+def contribution_bars(top: pd.DataFrame, ax=None, fontsize: float | None = None,
+                      names: tuple[str, str] = ("wide", "deep")):
+    """Lessons 04/05/07: wide vs deep logit of each recommended movie (columns wide, deep, title).
 
     Args:
         top: One row per movie, best first.
         ax: Axes to draw on (default: a new figure).
         fontsize: Size of the titles and legend (default: matplotlib's).
+        names: The two logits' columns (lesson 08: ``("fm", "deep")``, ``("cross", "deep")``).
     """
     ax = _axes(ax, (8, 4.5))
     labels = [t if len(t) <= 32 else t[:31] + "…" for t in top[TITLE]]
     y = np.arange(len(top))
-    ax.barh(y - 0.2, top["wide"], height=0.4, label="wide logit", color="#1f77b4")
-    ax.barh(y + 0.2, top["deep"], height=0.4, label="deep logit", color="#ff7f0e")
+    ax.barh(y - 0.2, top[names[0]], height=0.4, label=f"{names[0]} logit", color="#1f77b4")
+    ax.barh(y + 0.2, top[names[1]], height=0.4, label=f"{names[1]} logit", color="#ff7f0e")
     ax.set_yticks(y, labels, fontsize=fontsize)
     ax.invert_yaxis()
     ax.axvline(0, color="k", lw=0.8)

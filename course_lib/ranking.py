@@ -29,7 +29,8 @@ It is time-correct and leak-free like every course feature:
 
 **Retrieval** (``CooccurrenceRetriever``): item-to-item co-occurrence, the
 classic "people who liked A also watched B", scored from the user's recent
-likes and counted on ratings before the test period.
+likes and counted, for each user, on the ratings made before that user's
+recommendation time (``at=``), like the popularity baseline.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from course_lib.columns import ITEM, LABEL, RATING, SPLIT, TIMESTAMP, USER
-from course_lib.features import PAIR_SHIFT
+from course_lib.features import PAIR_SHIFT, RETRIEVAL_COLUMNS, FeatureIndex
 
 #: Sampled negatives per rating row. On ml-latest-small 4 negatives and 5 epochs
 #: gave a two-stage HR@10 of 0.491 (mean of seeds 1-3), 3 and 4 epochs 0.482:
@@ -50,6 +51,8 @@ NEGATIVES_PER_ROW = 3
 #: long tail still appears.
 POPULARITY_POWER = 0.75
 SAMPLING_SCHEMES = ("uniform", "popularity")
+#: The order of the splits in each user's timeline (``split.make_task``).
+SPLIT_ORDER = {"train": 0, "val": 1, "test": 2}
 #: Marks where a training row comes from.
 SOURCE = "source"
 #: How the ranker trains on the implicit set: it has 4x the rows of the
@@ -164,17 +167,21 @@ def train_ranker(features: pd.DataFrame, spec, branches: str = "wide_deep", seed
 
     Early stopping watches the validation rows of the same mix (liked vs
     disliked + sampled), so it stops when ranking, not rating, stops improving.
+    Like ``course_model``, a trained ranker is cached (keyed by its rows, spec
+    and recipe): lesson 07 and ``make bench`` reuse lesson 06's rankers.
 
     Returns:
         The ``TrainResult`` of ``course_lib.train.train_model``.
     """
     from course_lib.models import build_wide_deep
-    from course_lib.train import train_model
+    from course_lib.train import cached_training, model_key, train_model
 
     if SOURCE not in features:
-        raise ValueError("train_ranker needs the implicit set; build it with implicit_features(task, movies).")
-    model = build_wide_deep(spec, branches, seed=seed)
-    return train_model(model, features, spec, seed=seed, **RANKER_TRAINING)
+        raise ValueError("train_ranker needs the implicit set; build it with implicit_features(task, movies) "
+                         "or candidate_training_set(task, movies, retriever).")
+    key = model_key(features, spec, branches, seed, {"ranker": RANKER_TRAINING, "sources": sorted(features[SOURCE].unique())})
+    return cached_training(f"ranker-{key}", spec, lambda: train_model(build_wide_deep(spec, branches, seed=seed),
+                                                                      features, spec, seed=seed, **RANKER_TRAINING))
 
 
 # -------------------------------------------------------------- retrieval ---
@@ -202,13 +209,19 @@ class CooccurrenceRetriever:
     **As of a time.** ``candidates(user, n, at=t)`` and ``popular_positions(user,
     n, at=t)`` use only the ratings of ``history`` made strictly before ``t``
     (every count: co-occurrences, ``n``, ``d``, the most-rated order, the
-    user's own likes and rated movies). A rating made later changes nothing,
-    so a user is served as they would have been at ``t``. ``at=None`` uses
-    every rating ("now").
+    user's own likes and rated movies), whatever their split: a system running
+    at ``t`` would know other users' ratings made before ``t`` even if our
+    offline split later puts them in someone's test period. The one addition:
+    the user's *own* ratings made in the same second as ``t`` that the split
+    puts before the period starting at ``t`` (at their first test rating: their
+    train and validation ratings; at their first validation rating: their
+    train ratings) count at ``t``, since the split orders same-second ratings. A rating made later changes nothing, so a user is
+    served as they would have been at ``t``. ``at=None`` uses every rating ("now").
 
     Args:
         history: The ratings known "now" (any split); for a time-correct
-            offline evaluation, all ratings, queried ``at`` each user's moment.
+            offline evaluation, all ratings (``task``), queried ``at`` each
+            user's recommendation time.
         catalogue: Movie ids that can be retrieved.
         recent: How many latest likes describe the user.
         damping: Popularity damping exponent (see above).
@@ -227,6 +240,9 @@ class CooccurrenceRetriever:
         time = ordered[TIMESTAMP].to_numpy(np.int64)
         first = ~pd.DataFrame({"u": user_row, "p": pos}).duplicated().to_numpy()  # a movie rated twice counts once
         liked = (ordered[LABEL].to_numpy() == 1)
+        # Split order of each rating (train 0, val 1, test 2; -1 without splits): it orders same-second ratings.
+        stage = (pd.Series(ordered[SPLIT].astype(str).to_numpy()).map(SPLIT_ORDER).fillna(-1).to_numpy(np.int64)
+                 if SPLIT in ordered else np.full(len(ordered), -1, np.int64))
         shape = (len(user_ids), len(self.catalogue))
 
         def matrix(rows, cols, when, shape):
@@ -242,12 +258,12 @@ class CooccurrenceRetriever:
         self._liked_all, self._liked_time = matrix(pos[keep], user_row[keep], time[keep], shape[::-1])
         self._now = self._counts(None)
         self._row = {int(u): i for i, u in enumerate(user_ids)}
-        # Each user's ratings in time order: catalogue position, time, liked.
+        # Each user's ratings in time order: catalogue position, time, liked, split order.
         self._timeline = {}
         users = ordered[USER].to_numpy(np.int64)
         bounds = np.flatnonzero(np.r_[True, users[1:] != users[:-1], True])
         for lo, hi in zip(bounds[:-1], bounds[1:]):
-            self._timeline[int(users[lo])] = (pos[lo:hi], time[lo:hi], liked[lo:hi])
+            self._timeline[int(users[lo])] = (pos[lo:hi], time[lo:hi], liked[lo:hi], stage[lo:hi])
 
     def _counts(self, at: int | None) -> dict:
         """The matrices and counts built from the ratings strictly before ``at`` (None: all)."""
@@ -275,9 +291,13 @@ class CooccurrenceRetriever:
 
     def _user(self, user_id: int, at: int | None) -> tuple[np.ndarray, np.ndarray]:
         """The user's rated positions and latest ``recent`` likes, from ratings strictly before ``at``."""
-        pos, time, liked = self._timeline.get(int(user_id), (np.zeros(0, np.int64),) * 2 + (np.zeros(0, bool),))
+        empty = np.zeros(0, np.int64)
+        pos, time, liked, stage = self._timeline.get(int(user_id), (empty, empty, np.zeros(0, bool), empty))
         if at is not None:
-            before = time < at
+            same = time == at
+            # Same-second ratings the split puts before the period starting at ``at`` are known then.
+            period = stage[same].max() if same.any() else -1
+            before = (time < at) | (same & (stage < period))
             pos, liked = pos[before], liked[before]
         likes = pos[liked]
         return np.unique(pos), likes[len(likes) - min(self.recent, len(likes)):]
@@ -322,3 +342,139 @@ def retrieval_recall(candidates: dict[int, np.ndarray], relevant: dict[int, set[
     if not shares:
         raise ValueError("no user has a relevant test movie; nothing to recall.")
     return round(float(np.mean(shares)), 4)
+
+
+# ------------------------------------------- a ranker trained on candidates ---
+
+#: Where the ranker's training windows start, as quantiles of each user's
+#: training ratings: each window runs to the next start, the last one to the
+#: user's first validation rating. Two windows per user double the positives
+#: of one; more add rows, not accuracy, at the lesson's budget.
+WINDOW_STARTS = (0.7, 0.85)
+#: Share of non-liked candidates kept in the training windows (every liked one
+#: is kept): a third of 300 candidates per window keeps training at the size
+#: of the sampled set's, and the validation window keeps them all.
+KEEP_NEGATIVES = 1 / 3
+#: Marks candidate rows in ``SOURCE`` (besides liked / disliked / sampled).
+CANDIDATE = "candidate"
+
+
+def candidate_queries(retriever, moments: dict[int, int], n: int = N_CANDIDATES) -> pd.DataFrame:
+    """Each user's top-``n`` candidates at their moment, with the retrieval stage's evidence.
+
+    Args:
+        retriever: Anything with ``candidate_positions(user, n, at)`` and
+            ``catalogue`` (e.g. ``CooccurrenceRetriever``); its
+            ``scores(user, at)`` when it has them (a union has none: NaN).
+        moments: User -> the time the user is served (candidates count only
+            what was known before it).
+        n: Candidates per user.
+
+    Returns:
+        Columns ``USER, ITEM, TIMESTAMP`` (the query) and
+        ``features.RETRIEVAL_COLUMNS``: the score over the user's best
+        candidate's (0 when that is not positive: a cold start) and
+        log(1 + rank); users in the order given, candidates best first.
+    """
+    parts = []
+    for user, at in moments.items():
+        positions = retriever.candidate_positions(user, n, at=at)
+        score = (retriever.scores(user, at=at)[positions] if hasattr(retriever, "scores")
+                 else np.full(len(positions), np.nan))
+        top = score[0] if len(score) and score[0] > 0 else np.inf
+        parts.append(pd.DataFrame({USER: np.int64(user), ITEM: retriever.catalogue[positions],
+                                   TIMESTAMP: np.int64(at), RETRIEVAL_COLUMNS[0]: (score / top).astype(np.float32),
+                                   RETRIEVAL_COLUMNS[1]: np.log1p(np.arange(1, len(positions) + 1), dtype=np.float32)}))
+    columns = [USER, ITEM, TIMESTAMP, *RETRIEVAL_COLUMNS]
+    return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
+
+
+def _window_starts(task: pd.DataFrame, quantile: float) -> dict[int, int]:
+    """User -> the time of their training rating at ``quantile`` of their training ratings."""
+    train = task[task[SPLIT] == "train"].sort_values([USER, TIMESTAMP], kind="stable")
+    return {int(u): int(t.iloc[int(quantile * len(t))]) for u, t in train.groupby(USER)[TIMESTAMP]}
+
+
+def _liked_between(task: pd.DataFrame, start: dict[int, int], end: dict[int, int]) -> dict[int, set[int]]:
+    """User -> the movies they liked in [start, end) (pre-test ratings only)."""
+    liked = pre_test(task)
+    liked = liked[liked[LABEL] == 1]
+    lo = liked[USER].map(start).to_numpy(np.float64)
+    hi = liked[USER].map(end).to_numpy(np.float64)
+    t = liked[TIMESTAMP].to_numpy(np.float64)
+    inside = liked[(t >= lo) & (t < hi)]
+    return {int(u): set(g.tolist()) for u, g in inside.groupby(USER)[ITEM]}
+
+
+def candidate_training_set(task: pd.DataFrame, movies: pd.DataFrame, retriever, n: int = N_CANDIDATES,
+                           starts=WINDOW_STARTS, keep_negatives: float = KEEP_NEGATIVES, seed: int = 0) -> pd.DataFrame:
+    """A ranker's training set drawn from what it will rank: the retriever's candidates.
+
+    For each user and each window (``starts``, then their validation period),
+    the retriever's top-``n`` candidates as of the window's start are the
+    rows, labelled 1 when the user liked the movie inside the window. The
+    non-liked ones are *hard negatives*: movies retrieval thought likely. Each
+    row carries the course features at the window's start (``FeatureIndex``
+    over the pre-test ratings) and the retrieval evidence
+    (``features.RETRIEVAL_COLUMNS``). Windows in the training period are
+    ``train`` rows (a ``keep_negatives`` share of their negatives); the
+    validation window is ``val`` (every candidate), for early stopping and for
+    every choice. Nothing reads the test period.
+
+    Args:
+        task: Output of ``make_task``.
+        movies: The catalogue.
+        retriever: A ``CooccurrenceRetriever`` over every rating (``task``),
+            queried ``at`` each window's start.
+        n: Candidates per user and window.
+        starts: Window starts, as quantiles of each user's training ratings.
+        keep_negatives: Share of non-liked training-window candidates kept.
+        seed: Seed of that thinning.
+    """
+    if not 0 < keep_negatives <= 1:
+        raise ValueError(f"keep_negatives must be in (0, 1], got {keep_negatives}")
+    val_start, test_start = _period_starts(task, "val"), _period_starts(task, "test")
+    windows = [_window_starts(task, q) for q in starts]
+    rng = np.random.default_rng(seed)
+    parts = [_window(task, retriever, start, end, n, "train", keep_negatives, rng)
+             for start, end in zip(windows, windows[1:] + [val_start])]
+    parts.append(_window(task, retriever, val_start, test_start, n, "val", 1.0, rng))
+    return _describe(task, movies, pd.concat(parts, ignore_index=True))
+
+
+def validation_window(task: pd.DataFrame, movies: pd.DataFrame, retriever, n: int = N_CANDIDATES) -> pd.DataFrame:
+    """Only ``candidate_training_set``'s validation rows, for another retriever or ``n``.
+
+    Each user's top-``n`` candidates at their first validation rating,
+    labelled 1 when they liked the movie in their validation period, with the
+    course features and retrieval evidence: the rows on which a choice of
+    retriever is made (``evaluation.validation_ranking`` scores them).
+    """
+    window = _window(task, retriever, _period_starts(task, "val"), _period_starts(task, "test"), n, "val", 1.0,
+                     np.random.default_rng(0))
+    return _describe(task, movies, window)
+
+
+def _period_starts(task: pd.DataFrame, split: str) -> dict[int, int]:
+    """User -> the time of their first rating in ``split``."""
+    rows = task[task[SPLIT] == split]
+    return {int(u): int(t) for u, t in rows.groupby(USER)[TIMESTAMP].min().items()}
+
+
+def _window(task, retriever, start: dict, end: dict, n: int, split: str, keep_negatives: float, rng) -> pd.DataFrame:
+    """The candidates at each user's window start, labelled by the likes in [start, end); a share of negatives kept."""
+    start = {u: t for u, t in start.items() if u in end}
+    liked = _liked_between(task, start, end)
+    rows = candidate_queries(retriever, start, n)
+    label = np.fromiter((m in liked.get(u, ()) for u, m in zip(rows[USER], rows[ITEM])), bool, len(rows))
+    keep = label | (rng.random(len(rows)) < keep_negatives)
+    return rows[keep].assign(**{LABEL: label[keep].astype(np.int8), SPLIT: split})
+
+
+def _describe(task: pd.DataFrame, movies: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """Candidate rows with every course feature at their time (pre-test ratings only) and their evidence."""
+    feats = FeatureIndex(pre_test(task), movies).features(rows[[USER, ITEM, TIMESTAMP]])
+    for col in (*RETRIEVAL_COLUMNS, LABEL, SPLIT):
+        feats[col] = rows[col].to_numpy()
+    feats[SOURCE] = CANDIDATE
+    return feats

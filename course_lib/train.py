@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -284,14 +285,35 @@ def _library_hash() -> str:
     return h.hexdigest()[:16]
 
 
-def _model_key(data, spec: FeatureSpec, branches: str, seed: int, deep_kwargs: dict) -> str:
-    """Everything that decides a trained course model: the rows, the spec, the recipe."""
-    h = hashlib.sha256(pd.util.hash_pandas_object(
-        data.features[[USER, ITEM, TIMESTAMP, RATING, SPLIT]], index=False).to_numpy().tobytes())
-    recipe = {"spec": spec.to_dict(), "branches": branches, "seed": seed, "training": asdict(TRAINING),
-              "deep": {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(deep_kwargs.items())}}
+def model_key(rows: pd.DataFrame, spec: FeatureSpec, branches: str, seed: int, recipe: dict) -> str:
+    """Everything that decides a trained model: the rows (who, what, when, label, split), the spec, the recipe."""
+    columns = [c for c in (USER, ITEM, TIMESTAMP, RATING, LABEL, SPLIT, *spec.numeric) if c in rows]
+    h = hashlib.sha256(pd.util.hash_pandas_object(rows[columns], index=False).to_numpy().tobytes())
+    recipe = {"spec": spec.to_dict(), "branches": branches, "seed": seed,
+              **{k: {n: list(v) if isinstance(v, tuple) else v for n, v in sorted(part.items())}
+                 if isinstance(part, dict) else part for k, part in recipe.items()}}
     h.update(json.dumps(recipe, sort_keys=True).encode())
     return f"{branches}-seed{seed}-{h.hexdigest()[:20]}"
+
+
+def cached_training(key: str, spec: FeatureSpec, train: Callable[[], TrainResult]) -> TrainResult:
+    """``train()``'s result, from the model cache when an entry for ``key`` exists, else trained and stored.
+
+    Every cached model of the course (``course_model``, ``ranking.train_ranker``)
+    goes through here: training is deterministic and a reloaded model scores
+    bit for bit like the trained one, so the cache changes no number.
+    """
+    root = model_cache_dir()
+    if root and (root / _library_hash() / key).is_dir():
+        cached = _load_cached(root / _library_hash() / key, spec)
+        if cached is not None:
+            return cached
+    result = train()
+    # A model trained outside the course's runtime settings (a script without
+    # setup_notebook) may differ in the last digits: never cache it for the lessons.
+    if root and is_deterministic():
+        _store(root, key, result)
+    return result
 
 
 def _load_cached(folder: Path, spec: FeatureSpec) -> TrainResult | None:
@@ -340,7 +362,8 @@ def course_model(data, branches: str = "wide_deep", seed: int = 1, deep_inputs: 
 
     Args:
         data: ``course_lib.prepare.course_data()``.
-        branches: "wide", "deep" or "wide_deep".
+        branches: "wide", "deep" or "wide_deep"; or lesson 08's "deepfm" or "dcn"
+            (``course_lib.crosses``).
         seed: Seeds the initial weights, shuffling and dropout.
         deep_inputs: What the deep branch sees besides embeddings: a key of
             ``course_lib.features.DEEP_INPUTS`` ("statistics": every numeric
@@ -360,19 +383,9 @@ def course_model(data, branches: str = "wide_deep", seed: int = 1, deep_inputs: 
         spec = spec.with_numeric(DEEP_INPUTS[deep_inputs], data.features)
     if crosses is not None:
         spec = spec.with_crosses(*crosses)
-    root = model_cache_dir()
-    key = _model_key(data, spec, branches, seed, deep_kwargs) if root else None
-    if root and (root / _library_hash() / key).is_dir():
-        cached = _load_cached(root / _library_hash() / key, spec)
-        if cached is not None:
-            return cached
-    model = build_wide_deep(spec, branches, seed=seed, **deep_kwargs)
-    result = train_model(model, data.features, spec, seed=seed)
-    # A model trained outside the course's runtime settings (a script without
-    # setup_notebook) may differ in the last digits: never cache it for the lessons.
-    if root and is_deterministic():
-        _store(root, key, result)
-    return result
+    key = model_key(data.features, spec, branches, seed, {"training": asdict(TRAINING), "deep": deep_kwargs})
+    return cached_training(key, spec, lambda: train_model(build_wide_deep(spec, branches, seed=seed, **deep_kwargs),
+                                                          data.features, spec, seed=seed))
 
 
 def predict(model, frame: pd.DataFrame, spec: FeatureSpec, batch_size: int = PREDICT_BATCH) -> np.ndarray:

@@ -198,9 +198,14 @@ class BranchExplorer(_Explorer):
         import ipywidgets as w
 
         for m in (model, getattr(recommender, "model", model)):
-            if getattr(m, "wide", None) is None or getattr(m, "deep", None) is None:
+            # Lesson 08's DeepFM and DCN-v2 (crosses.CrossDeep) name their two additive logits.
+            if getattr(m, "branch_names", None) is None and (
+                    getattr(m, "wide", None) is None or getattr(m, "deep", None) is None):
                 raise ValueError("BranchExplorer needs Wide&Deep models with both branches "
-                                 "(build_wide_deep(spec, 'wide_deep')).")
+                                 "(build_wide_deep(spec, 'wide_deep')), or lesson 08's DeepFM / DCN-v2.")
+        #: The two logits' names: ("wide", "deep"), or ("fm", "deep") / ("cross", "deep") (lesson 08).
+        self.names = tuple(getattr(model, "branch_names", None) or ("wide", "deep"))
+        a, b = (n.upper() if len(n) <= 2 else n.capitalize() for n in self.names)
         # The top-10 may come from another Wide&Deep (lesson 06's implicit ranker); not so in SEPARATE mode.
         self.top10_model = getattr(recommender, "model", model)
         if self.top10_model is not model and (wide_only is not None or deep_only is not None):
@@ -224,9 +229,9 @@ class BranchExplorer(_Explorer):
         if not users:
             raise ValueError("no users to pick from: pass users=[...] or a Recommender built from ratings.")
         has_separate = wide_only is not None and deep_only is not None
-        self.wide_box = w.Checkbox(value=True, description="Wide", indent=False)
-        self.deep_box = w.Checkbox(value=True, description="Deep", indent=False)
-        self.blend = w.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="Wide weight",
+        self.wide_box = w.Checkbox(value=True, description=a, indent=False)
+        self.deep_box = w.Checkbox(value=True, description=b, indent=False)
+        self.blend = w.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description=f"{a} weight",
                                    readout_format=".2f", continuous_update=False,
                                    style={"description_width": "initial"})
         self.user = w.Dropdown(options=users, value=users[0], description="User")
@@ -240,8 +245,8 @@ class BranchExplorer(_Explorer):
         for control in (self.wide_box, self.deep_box, self.blend, self.user, self.mode):
             control.observe(lambda change: self.update(), names="value")
         self.widget = w.VBox([
-            w.HTML("<b>Branch explorer</b> — switch the branches of the trained Wide&amp;Deep "
-                   "model; nothing is retrained."),
+            w.HTML("<b>Branch explorer</b> — switch the branches of the trained "
+                   f"{html.escape(getattr(model, 'title', 'Wide&Deep'))} model; nothing is retrained."),
             w.HBox([self.wide_box, self.deep_box, self.blend]),
             w.HBox([self.mode, self.user]),
             self.metrics_html,
@@ -284,8 +289,9 @@ class BranchExplorer(_Explorer):
     def label(self) -> str:
         """Human description of the current combination, e.g. 'wide only'."""
         c = self.choice()
-        both = "wide + deep" if c["blend"] == 0.5 else f"blend w={c['blend']:.2f}"
-        what = {(True, True): both, (True, False): "wide only", (False, True): "deep only",
+        a, b = self.names
+        both = f"{a} + {b}" if c["blend"] == 0.5 else f"blend w={c['blend']:.2f}"
+        what = {(True, True): both, (True, False): f"{a} only", (False, True): f"{b} only",
                 (False, False): "no branch"}[c["use_wide"], c["use_deep"]]
         return f"{c['mode']}: {what}"
 
@@ -301,7 +307,8 @@ class BranchExplorer(_Explorer):
         """Test metrics of every combination at the current blend and mode (for printing)."""
         wide, deep = self._test_branches()
         rows = {name: metrics_for(self.y, combine_logits(wide, deep, uw, ud, self.blend.value))
-                for name, uw, ud in [("wide only", True, False), ("deep only", False, True), ("both", True, True)]}
+                for name, uw, ud in [(f"{self.names[0]} only", True, False), (f"{self.names[1]} only", False, True),
+                                     ("both", True, True)]}
         return pd.DataFrame.from_dict(rows, orient="index").rename_axis("branches")
 
     def update(self, *_):
@@ -340,7 +347,8 @@ class BranchExplorer(_Explorer):
         top = rec.top_k(logit, c["user"], self.k)
         pos = pd.Index(rec.catalogue).get_indexer(top[ITEM].to_numpy())
         self.contributions = pd.DataFrame({ITEM: top[ITEM].to_numpy(), TITLE: top[TITLE].to_numpy(),
-                                           "wide": w_part[pos], "deep": d_part[pos], "logit": logit[pos]})
+                                           self.names[0]: w_part[pos], self.names[1]: d_part[pos],
+                                           "logit": logit[pos]})
         self.top10 = pd.concat([top[["rank"]], self.contributions.round(4).reset_index(drop=True)], axis=1)
 
     def figure(self):
@@ -350,7 +358,7 @@ class BranchExplorer(_Explorer):
         if self.contributions.empty:
             return None
         fig, ax = plt.subplots(figsize=(5.5, 3.6))
-        contribution_bars(self.contributions, ax=ax, fontsize=7)
+        contribution_bars(self.contributions, ax=ax, fontsize=7, names=self.names)
         ax.set_title(f"Why these movies? ({self.label().split(': ')[1]})", fontsize=9)
         fig.tight_layout()
         return fig

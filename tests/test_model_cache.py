@@ -71,3 +71,23 @@ def test_a_model_trained_outside_the_course_runtime_is_not_cached(small_data, ca
     monkeypatch.setattr("course_lib.train.is_deterministic", lambda: False)
     course_model(small_data, "wide", seed=1)
     assert not (cache / _library_hash()).exists() or _entries(cache) == []
+
+
+def test_rankers_are_cached_by_their_rows(synthetic_task, cache, monkeypatch):
+    """train_ranker goes through the same cache: the same implicit rows give the stored ranker
+    (identical scores); other rows (another negative draw) are another entry."""
+    from course_lib.features import make_feature_spec
+    from course_lib.ranking import implicit_features, train_ranker
+
+    monkeypatch.setattr("course_lib.ranking.RANKER_TRAINING", {"epochs": 1, "batch_size": 512, "learning_rate": 4e-3,
+                                                               "patience": 1, "train_auc_rows": 0})
+    task, movies = synthetic_task
+    rows = implicit_features(task, movies, negatives=1, seed=0)
+    spec = make_feature_spec(rows)
+    first = train_ranker(rows, spec, "wide_deep", seed=1)
+    again = train_ranker(rows, spec, "wide_deep", seed=1)
+    assert again.model is not first.model and len(_entries(cache)) == 1
+    val = rows[rows["split"] == "val"]
+    np.testing.assert_array_equal(predict(first.model, val, spec), predict(again.model, val, spec))
+    train_ranker(implicit_features(task, movies, negatives=1, seed=1), spec, "wide_deep", seed=1)
+    assert len(_entries(cache)) == 2

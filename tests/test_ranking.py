@@ -136,7 +136,8 @@ def test_retrieval_excludes_rated_and_ignores_the_test_period(synthetic_task):
 
 def test_candidates_and_popularity_as_of_a_time_ignore_every_later_rating(synthetic_task):
     """Time-correct retrieval: for each user at their recommendation time t,
-    perturbing every rating made at or after t (other users' too, any split),
+    perturbing every rating made at or after t (other users' too, any split;
+    all but the user's own pre-test ratings, which the split puts before t),
     or deleting them all, moves neither the candidates nor the popularity list;
     a change strictly before t does move them (the check can fail)."""
     task, movies = synthetic_task
@@ -146,7 +147,7 @@ def test_candidates_and_popularity_as_of_a_time_ignore_every_later_rating(synthe
     rng = np.random.default_rng(3)
     for user in sorted(when)[::9][:8]:
         t = when[user]
-        later = task[TIMESTAMP] >= t
+        later = (task[TIMESTAMP] >= t) & ~((task[USER] == user) & (task[SPLIT] != "test"))
         perturbed = task.copy()
         perturbed.loc[later, ITEM] = rng.choice(cat, size=int(later.sum()))
         perturbed.loc[later, LABEL] = rng.integers(0, 2, size=int(later.sum())).astype("int8")
@@ -173,6 +174,27 @@ def test_popularity_as_of_a_time_is_the_most_rated_unrated_movies():
     assert r.catalogue[r.popular_positions(9, 3)].tolist() == [10, 12, 11]  # now: 10 and 12 have 3: ties by id
     assert r.catalogue[r.popular_positions(5, 2, at=200)].tolist() == [11, 12]  # user 5 rated 10 at 50
     assert r.catalogue[r.popular_positions(5, 2, at=50)].tolist() == [10, 11]  # ... but not before 50
+
+
+def test_a_users_own_pre_test_ratings_count_at_their_recommendation_time():
+    """Same second as the first test rating: the user's own pre-test rating is known (the split
+    orders it first), another user's rating is not, and neither is the user's test rating."""
+    rows = [(1, 10, 4.0, 100, "train"), (1, 11, 4.0, 200, "train"), (1, 12, 4.0, 200, "test"),
+            (2, 13, 4.0, 200, "train"), (2, 10, 4.0, 150, "train"), (3, 13, 4.0, 90, "train")]
+    hist = pd.DataFrame(rows, columns=[USER, ITEM, RATING, TIMESTAMP, SPLIT])
+    hist[LABEL] = (hist[RATING] >= 3.5).astype("int8")
+    r = CooccurrenceRetriever(hist, np.arange(10, 15), recent=0)
+    # At 200 user 1 has rated 10 and 11 (same second, pre-test); counts before 200: 10 x2, 13 x1.
+    assert r.catalogue[r.popular_positions(1, 3, at=200)].tolist() == [13, 12, 14]
+    # User 2's rating of 13 at 200 starts no later period: at 200 it is not known yet (strictly before only).
+    assert r.catalogue[r.popular_positions(2, 2, at=200)].tolist() == [13, 11]
+    # At a user's first validation rating, their same-second validation ratings are not known; train ones are.
+    val = pd.DataFrame([(7, 10, 4.0, 500, "train"), (7, 11, 4.0, 500, "val"), (7, 12, 4.0, 600, "test")],
+                       columns=[USER, ITEM, RATING, TIMESTAMP, SPLIT]).assign(**{LABEL: np.int8(1)})
+    rv = CooccurrenceRetriever(val, np.arange(10, 15), recent=0)
+    assert 10 not in rv.catalogue[rv.popular_positions(7, 5, at=500)] and 11 in rv.catalogue[rv.popular_positions(7, 5, at=500)]
+    without_split = CooccurrenceRetriever(hist.drop(columns=[SPLIT]), np.arange(10, 15), recent=0)
+    assert 11 in without_split.catalogue[without_split.popular_positions(1, 3, at=200)].tolist()
 
 
 def test_retrieval_beats_popularity_on_planted_co_occurrence():
@@ -268,7 +290,7 @@ def test_for_model_shares_the_setup_and_scores_like_a_fresh_recommender(syntheti
 def test_ranking_evaluation_two_stage_and_whole_catalogue(synthetic_task, trained_wide_deep):
     task, movies = synthetic_task
     model, _ = trained_wide_deep
-    retriever = CooccurrenceRetriever(pre_test(task), movies[ITEM].to_numpy())
+    retriever = CooccurrenceRetriever(task, movies[ITEM].to_numpy())
     users = sorted(liked_in_test(task))[:15]
     two = RankingEvaluation(task, movies, retriever=retriever, n_candidates=20, users=users)
     whole = RankingEvaluation(task, movies, users=users)

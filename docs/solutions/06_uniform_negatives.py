@@ -14,13 +14,14 @@ from course_lib.metrics import per_user_hits  # noqa: E402
 from course_lib.prepare import course_data  # noqa: E402
 from course_lib.evaluation import RankingEvaluation, liked_in_test  # noqa: E402
 from course_lib.ranking import (  # noqa: E402
-    NEGATIVES_PER_ROW, CooccurrenceRetriever, implicit_features, pre_test, train_ranker,
+    NEGATIVES_PER_ROW, CooccurrenceRetriever, implicit_features, train_ranker,
 )
 
 data = course_data()
 task, movies = data.task, data.movies
 relevant = liked_in_test(task)
-two_stage = RankingEvaluation(task, movies, retriever=CooccurrenceRetriever(pre_test(task), movies["movie_id"].to_numpy()))
+# Time-correct candidates: a retriever over every rating, each user asked at their moment.
+two_stage = RankingEvaluation(task, movies, retriever=CooccurrenceRetriever(task, movies["movie_id"].to_numpy()))
 hits = {}
 for sampling in ("popularity", "uniform"):
     implicit = implicit_features(task, movies, negatives=NEGATIVES_PER_ROW, sampling=sampling, seed=0)
