@@ -58,7 +58,7 @@ def render_crosses(body: dict, results: dict) -> list[str]:
         a, b = next((a, b) for a, b in PAIRS if key == f"{a}_minus_{b}_{inputs}")
         comp.append([f"{NAMES[a]} − {NAMES[b]}, deep sees {LABELS[inputs]}", f"{v['diff']:+.4f}",
                      f"{v['spread']:.4f}", f"{v['in_sd']:+.1f}", v["verdict"]])
-    return [f"{body['dataset']}, `course_model(data, branches, seed=s, deep_inputs=...)` (lessons 04 and 07), "
+    return [f"{body['dataset']}, `course_model(data, branches, seed=s, deep_inputs=...)` (lessons 04 and 08), "
             f"seeds {body['seeds']}; test ROC AUC, mean ± sample std.", "",
             *md_table(["Model", "deep sees embeddings only", "deep sees + rating statistics"], rows), "",
             *md_table(["Difference", "Mean", "Seed SD", "In SD", "Verdict (course_lib.compare)"], comp)]

@@ -199,7 +199,8 @@ def test_report_renders_failed_skipped_and_missing_sections_and_new_entries(monk
 
     headings = [line for line in md.splitlines() if line.startswith("## ")]
     numbered = sorted((sec.number, sec.title) for sec in run.SECTIONS)
-    assert headings == ["## Machine", "## Targets", "## Calibration", *(f"## {n}. {t}" for n, t in numbered)]
+    notes = ["## Notes"] if results.get("notes") else []
+    assert headings == ["## Machine", "## Targets", "## Calibration", *(f"## {n}. {t}" for n, t in numbered), *notes]
     assert numbered[:6] == [(1, "Course runtime"), (2, "Training speed"), (3, "Recommendation latency"),
                             (4, "Quality"), (5, "Sparrow RecSys baseline"), (6, "Scale path (streaming)")]
     assert "## 4. Quality\n\nSection failed: `ValueError: boom`\n" in md
