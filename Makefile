@@ -65,8 +65,9 @@ unit: data
 nbval: data
 	$(PY) -m pytest $(NBVAL) $(NBVAL_PATHS)
 
+# --durations: the slowest tests and notebooks at the end, to keep the 20-minute budget in sight.
 test: data
-	$(PY) -m pytest tests $(NBVAL) $(NBVAL_PATHS)
+	$(PY) -m pytest tests $(NBVAL) $(NBVAL_PATHS) --durations=20
 
 # Strict nbval three runs in a row (the determinism check before committing).
 nbval3: data

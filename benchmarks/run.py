@@ -38,6 +38,7 @@ The file has three layers, so that a section or a target is one entry:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -331,23 +332,24 @@ def bench_course(ctx: Context) -> dict:
 
     In lesson order with an empty model cache, as a learner's fresh clone runs them:
     a lesson reuses the models an earlier lesson trained (``course_model``'s cache).
+    The cache is the run's (``run_model_cache``, empty when this section starts): the
+    later sections reuse the lessons' models, as the lessons reuse each other's.
     The kernel's CPU seconds (user + system, from ``getrusage`` of the reaped
     kernel) are recorded beside the wall time: they move much less than it
     when other jobs share the machine.
     """
     import resource
-    import tempfile
 
     from course_lib.notebooks import execute
-    from course_lib.train import MODEL_CACHE_ENV
+    from course_lib.train import model_cache_dir
 
+    cache = model_cache_dir()
+    if cache is None or (cache.is_dir() and any(cache.iterdir())):
+        raise RuntimeError(f"the course section needs an empty model cache, not {cache}: run it through main()")
     paths = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     if ctx.cfg["notebooks"]:
         paths = paths[: ctx.cfg["notebooks"]]
     rows, total, complete = [], 0.0, True
-    cache = tempfile.TemporaryDirectory(prefix="course-model-cache-")
-    previous = os.environ.get(MODEL_CACHE_ENV)
-    os.environ[MODEL_CACHE_ENV] = cache.name  # the kernels inherit it
     def children_cpu() -> float:
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         return usage.ru_utime + usage.ru_stime
@@ -370,11 +372,6 @@ def bench_course(ctx: Context) -> dict:
                      "ok": error is None, "error": error, "load_start": load0, "load_end": loadavg()})
         print(f"  {path.name}: {seconds:.1f} s, peak RSS {mem.mib} MiB" + (f"  FAILED {error}" if error else ""),
               flush=True)
-    if previous is None:
-        os.environ.pop(MODEL_CACHE_ENV, None)
-    else:
-        os.environ[MODEL_CACHE_ENV] = previous
-    cache.cleanup()
     return {"notebooks": rows, "total_seconds": round(total, 1), "complete": complete,
             "all_notebooks": len(paths) == len(list((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))),
             "peak_rss_mib": max((r["peak_rss_mib"] or 0 for r in rows), default=0),
@@ -1633,14 +1630,42 @@ def main(argv=None) -> int:
     by_name = {s.name: s for s in SECTIONS}
     calibration.warm_up()
     _calibration_pass(results, ctx, after=None)
-    for name in names:
-        print(f"[{ctx.elapsed():6.0f} s] {name} ...", flush=True)
-        results["sections"][name] = _run_section(by_name[name], ctx)
-        _calibration_pass(results, ctx, after=name)  # the yardstick beside every section (benchmarks.calibration)
-        _finish(results, ctx, out_dir)  # after every section: partial results survive a crash
+    with run_model_cache(fresh="course" in names):
+        for name in names:
+            print(f"[{ctx.elapsed():6.0f} s] {name} ...", flush=True)
+            results["sections"][name] = _run_section(by_name[name], ctx)
+            _calibration_pass(results, ctx, after=name)  # the yardstick beside every section (benchmarks.calibration)
+            _finish(results, ctx, out_dir)  # after every section: partial results survive a crash
     print(f"[{ctx.elapsed():6.0f} s] done: {out_dir / 'results.json'}, {out_dir / 'RESULTS.md'}", flush=True)
     _print_targets(results)
     return 1 if any(s["status"] == "error" for s in results["sections"].values()) else 0
+
+
+@contextlib.contextmanager
+def run_model_cache(fresh: bool):
+    """The model cache of a run: with ``fresh``, an empty temporary folder for the whole run.
+
+    The course section times the lessons from an empty cache, as a fresh clone runs
+    them; every later section then reuses the models the lessons trained (the same
+    keys: same data, code and recipe; the cache changes no number), so a run takes
+    the same time whatever the user's own cache holds. Without ``fresh`` (``--only``
+    sections without the course) the user's cache is used as is.
+    """
+    from course_lib.train import MODEL_CACHE_ENV
+
+    if not fresh:
+        yield
+        return
+    previous = os.environ.get(MODEL_CACHE_ENV)
+    with tempfile.TemporaryDirectory(prefix="course-model-cache-") as folder:
+        os.environ[MODEL_CACHE_ENV] = folder  # notebook kernels inherit it
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop(MODEL_CACHE_ENV, None)
+            else:
+                os.environ[MODEL_CACHE_ENV] = previous
 
 
 def _calibration_pass(results: dict, ctx: Context, after: str | None) -> None:

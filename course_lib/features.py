@@ -28,7 +28,7 @@ checks that training and serving give identical rows (the skew test).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
@@ -113,7 +113,11 @@ class FeatureSpec:
     crosses: tuple[str, ...] = ALL_CROSSES
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # Every field is flat (numbers, or lists and tuples of them), so a copy of each
+        # container equals dataclasses.asdict, which copies the ~10^6 cross pairs one
+        # element at a time (0.2-0.7 s per call, and every course_model call makes some).
+        return {f.name: type(v)(v) if isinstance(v, (list, tuple)) else v
+                for f in fields(self) for v in (getattr(self, f.name),)}
 
     @classmethod
     def from_dict(cls, config: dict) -> "FeatureSpec":

@@ -289,7 +289,9 @@ def model_key(rows: pd.DataFrame, spec: FeatureSpec, branches: str, seed: int, r
     """Everything that decides a trained model: the rows (who, what, when, label, split), the spec, the recipe."""
     columns = [c for c in (USER, ITEM, TIMESTAMP, RATING, LABEL, SPLIT, *spec.numeric) if c in rows]
     h = hashlib.sha256(pd.util.hash_pandas_object(rows[columns], index=False).to_numpy().tobytes())
-    recipe = {"spec": spec.to_dict(), "branches": branches, "seed": seed,
+    spec_config = spec.to_dict()
+    h.update(np.asarray(spec_config.pop("movie_pairs"), np.int64).tobytes())  # ~10^6 ints: bytes, not JSON
+    recipe = {"spec": spec_config, "branches": branches, "seed": seed,
               **{k: {n: list(v) if isinstance(v, tuple) else v for n, v in sorted(part.items())}
                  if isinstance(part, dict) else part for k, part in recipe.items()}}
     h.update(json.dumps(recipe, sort_keys=True).encode())
