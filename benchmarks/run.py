@@ -752,243 +752,300 @@ def bench_ranking(ctx: Context) -> dict:
     recommendation time): popularity, co-occurrence and two-tower recall, retrieval alone, the
     two-stage implicit W&D vs deep (3 seeds each), a sweep negatives x evidence x retriever chosen
     on the validation window, the chosen system on test (3 seeds), the look-ahead these figures
-    once had, the whole catalogue (seed 1) and two-stage latency."""
-    from course_lib.compare import compare_seeds, compare_users
-    from course_lib.evaluation import (
-        RankingEvaluation, liked_in_test, liked_in_validation, popularity_evaluation, recommendation_times,
-        validation_ranking,
-    )
-    from course_lib.features import NUMERIC_COLUMNS, RETRIEVAL_COLUMNS, make_feature_spec
-    from course_lib.metrics import hit_rate_and_ndcg, per_user_hits, per_user_hits_over_runs
-    from course_lib.ranking import (
-        N_CANDIDATES, CooccurrenceRetriever, candidate_training_set, implicit_features, pre_test,
-        retrieval_recall, train_ranker,
-    )
-    from course_lib.recommend import Recommender
-    from course_lib.train import predict
-    from course_lib.two_tower import TwoTowerRetriever, UnionRetriever, compare_retrievers, train_two_tower
+    once had, the whole catalogue (seed 1) and two-stage latency. One ``_RankingStudy`` step each."""
+    study = _RankingStudy(ctx)
+    baselines = study.baselines()
+    recall = study.two_tower_recall()
+    rankers = study.implicit_rankers()
+    sweep = study.sweep()
+    best = study.chosen_on_test()
+    uniform = study.uniform_negatives()
+    verdicts = study.verdicts()
+    return {"dataset": ctx.data_name, "users": len(study.relevant), "seeds": study.seeds,
+            "n_candidates": study.n_candidates, "protocol": "time_correct", **baselines, **recall, **rankers,
+            **uniform, **sweep, "best_two_stage": best, "verdicts": verdicts,
+            **study.whole_catalogue_and_latency(ctx)}
 
-    _, movies, task, feats, data_spec = ctx.data
-    catalogue = movies["movie_id"].to_numpy()
-    seeds = ctx.cfg["seeds"][:3]
-    relevant, when = liked_in_test(task), recommendation_times(task)
-    users = sorted(relevant)
 
-    # Look-ahead (the course's old protocol: every pre-test rating counted, at=None) vs time-correct.
-    start = time.perf_counter()
-    ahead = CooccurrenceRetriever(pre_test(task), catalogue)
-    ahead_pop = CooccurrenceRetriever(pre_test(task), catalogue, recent=0)
-    lookahead = {"popularity": hit_rate_and_ndcg({u: ahead_pop.catalogue[ahead_pop.popular_positions(u, 10)].tolist()
-                                                  for u in users}, relevant),
-                 "retrieval alone": hit_rate_and_ndcg({u: ahead.candidates(u, 10).tolist() for u in users}, relevant)}
-    retriever = CooccurrenceRetriever(task, catalogue)  # every rating, each user asked at their moment
-    popular = CooccurrenceRetriever(task, catalogue, recent=0)
-    recall = {name: retrieval_recall({u: r.candidates(u, N_CANDIDATES, at=when[u]) for u in relevant}, relevant)
-              for name, r in (("co-occurrence", retriever), ("most rated", popular))}
-    pop, pop_lists = popularity_evaluation(task, movies)
-    two_stage = RankingEvaluation(task, movies, retriever=retriever)
-    alone, alone_lists = two_stage.retrieval_alone()
-    baselines_s = time.perf_counter() - start
-    before_after = {name: {"lookahead": {k: round(m[k], 4) for k in ("hr@10", "ndcg@10")},
-                           "time_correct": {k: round(now[k], 4) for k in ("hr@10", "ndcg@10")}}
-                    for name, m, now in (("popularity", lookahead["popularity"], pop),
-                                         ("retrieval alone", lookahead["retrieval alone"], alone))}
-    hits = {"retrieval alone": per_user_hits(alone_lists, relevant), "popularity": per_user_hits(pop_lists, relevant)}
+class _RankingStudy:
+    """``bench_ranking``'s steps, in the order they run; each reads what the earlier ones left on ``self``."""
 
-    # Two-tower retrievers (seeds 1-3): recall@N next to co-occurrence's, and their union.
-    towers, tower_runs = {}, []
-    for seed in seeds:
+    def __init__(self, ctx: Context):
+        from course_lib.evaluation import liked_in_test, recommendation_times
+        from course_lib.ranking import N_CANDIDATES
+
+        _, self.movies, self.task, self.feats, self.data_spec = ctx.data
+        self.catalogue = self.movies["movie_id"].to_numpy()
+        self.seeds = ctx.cfg["seeds"][:3]
+        self.relevant, self.when = liked_in_test(self.task), recommendation_times(self.task)
+        self.users = sorted(self.relevant)
+        self.n_candidates = N_CANDIDATES
+        self.candidate_sets, self.rankers = {}, {}
+
+    def baselines(self) -> dict:
+        """Look-ahead (the course's old protocol: every pre-test rating counted, at=None) vs time-correct
+        popularity and retrieval alone, and the recall of the 300 candidates."""
+        from course_lib.evaluation import RankingEvaluation, popularity_evaluation
+        from course_lib.metrics import hit_rate_and_ndcg, per_user_hits
+        from course_lib.ranking import CooccurrenceRetriever, pre_test, retrieval_recall
+
+        task, users, relevant = self.task, self.users, self.relevant
         start = time.perf_counter()
-        trained = train_two_tower(feats, movies, data_spec, seed=seed)
-        train_s = time.perf_counter() - start
-        towers[seed] = TwoTowerRetriever(trained, task, movies)
-        table = compare_retrievers({"co-occurrence": retriever, "two-tower": towers[seed],
-                                    "union": UnionRetriever(retriever, towers[seed])}, task).recall
-        tower_runs.append({"seed": seed, "train_s": round(train_s, 1),
-                           "recall": {name: {str(n): round(float(v), 4) for n, v in row.items()}
-                                      for name, row in table.iterrows()}})
-        print(f"  two-tower seed {seed}: recall {tower_runs[-1]['recall']}", flush=True)
-    recall_summary = {}
-    for name in ("co-occurrence", "two-tower", "union"):
-        recall_summary[name] = {}
-        for n in tower_runs[0]["recall"][name]:
-            m, sd = mean_sd([r["recall"][name][n] for r in tower_runs])
-            recall_summary[name][n] = {"mean": round(m, 4), "std": round(sd, 4), "n": len(seeds)}
+        ahead = CooccurrenceRetriever(pre_test(task), self.catalogue)
+        ahead_pop = CooccurrenceRetriever(pre_test(task), self.catalogue, recent=0)
+        lookahead = {"popularity": hit_rate_and_ndcg({u: ahead_pop.catalogue[ahead_pop.popular_positions(u, 10)].tolist()
+                                                      for u in users}, relevant),
+                     "retrieval alone": hit_rate_and_ndcg({u: ahead.candidates(u, 10).tolist() for u in users},
+                                                          relevant)}
+        self.retriever = CooccurrenceRetriever(task, self.catalogue)  # every rating, each user asked at their moment
+        popular = CooccurrenceRetriever(task, self.catalogue, recent=0)
+        recall = {name: retrieval_recall({u: r.candidates(u, self.n_candidates, at=self.when[u]) for u in relevant},
+                                         relevant)
+                  for name, r in (("co-occurrence", self.retriever), ("most rated", popular))}
+        self.pop, pop_lists = popularity_evaluation(task, self.movies)
+        self.two_stage = RankingEvaluation(task, self.movies, retriever=self.retriever)
+        self.alone, alone_lists = self.two_stage.retrieval_alone()
+        baselines_s = time.perf_counter() - start
+        before_after = {name: {"lookahead": {k: round(m[k], 4) for k in ("hr@10", "ndcg@10")},
+                               "time_correct": {k: round(now[k], 4) for k in ("hr@10", "ndcg@10")}}
+                        for name, m, now in (("popularity", lookahead["popularity"], self.pop),
+                                             ("retrieval alone", lookahead["retrieval alone"], self.alone))}
+        self.hits = {"retrieval alone": per_user_hits(alone_lists, relevant),
+                     "popularity": per_user_hits(pop_lists, relevant)}
+        return {"recall_at_n": recall, "before_after": before_after, "baselines_s": round(baselines_s, 1),
+                "popularity": {k: self.pop[k] for k in ("hr@10", "ndcg@10")},
+                "retrieval_alone": {k: self.alone[k] for k in ("hr@10", "ndcg@10")}}
 
-    # The implicit (sampled-negatives) rankers, W&D and deep, seeds 1-3, two-stage on co-occurrence.
-    start = time.perf_counter()
-    implicit = implicit_features(task, movies)
-    spec = make_feature_spec(implicit)
-    features_s = time.perf_counter() - start
-    runs, models, seed_lists = [], {}, {}
-    for seed in seeds:
-        for branches in ("wide_deep", "deep"):
+    def two_tower_recall(self) -> dict:
+        """Two-tower retrievers (seeds 1-3): recall@N next to co-occurrence's, and their union."""
+        from course_lib.two_tower import TwoTowerRetriever, UnionRetriever, compare_retrievers, train_two_tower
+
+        self.towers, tower_runs = {}, []
+        for seed in self.seeds:
             start = time.perf_counter()
-            result = train_ranker(implicit, spec, branches, seed)
+            trained = train_two_tower(self.feats, self.movies, self.data_spec, seed=seed)
             train_s = time.perf_counter() - start
-            metrics, ranked = two_stage(result.model, spec)
-            seed_lists[branches, seed] = ranked
-            runs.append({"model": branches, "seed": seed, "hr@10": metrics["hr@10"], "ndcg@10": metrics["ndcg@10"],
-                         "val_auc": result.val_auc, "epochs": len(result.history), "train_s": round(train_s, 1)})
-            models[branches, seed] = result.model
-            print(f"  implicit {branches} seed {seed}: two-stage {metrics}", flush=True)
-    summary = {}
-    for branches in ("wide_deep", "deep"):
-        summary[branches] = {}
-        for metric in ("hr@10", "ndcg@10"):
-            m, sd = mean_sd([r[metric] for r in runs if r["model"] == branches])
-            summary[branches][metric] = {"mean": round(m, 4), "std": round(sd, 4), "n": len(seeds)}
+            self.towers[seed] = TwoTowerRetriever(trained, self.task, self.movies)
+            table = compare_retrievers({"co-occurrence": self.retriever, "two-tower": self.towers[seed],
+                                        "union": UnionRetriever(self.retriever, self.towers[seed])}, self.task).recall
+            tower_runs.append({"seed": seed, "train_s": round(train_s, 1),
+                               "recall": {name: {str(n): round(float(v), 4) for n, v in row.items()}
+                                          for name, row in table.iterrows()}})
+            print(f"  two-tower seed {seed}: recall {tower_runs[-1]['recall']}", flush=True)
+        recall_summary = {}
+        for name in ("co-occurrence", "two-tower", "union"):
+            recall_summary[name] = {}
+            for n in tower_runs[0]["recall"][name]:
+                m, sd = mean_sd([r["recall"][name][n] for r in tower_runs])
+                recall_summary[name][n] = {"mean": round(m, 4), "std": round(sd, 4), "n": len(self.seeds)}
+        return {"recall_by_seed": tower_runs, "recall_summary": recall_summary}
 
-    # The sweep, on the validation window only (seed 1: one training per variant keeps the section's
-    # budget; the chosen system then gets seeds 1-3 on test). Nothing here reads the test period.
-    pools = {"co-occurrence": lambda seed: retriever,
-             "union with two-tower": lambda seed: _UnionPool(retriever, towers[seed])}
-    candidate_sets = {}
+    def implicit_rankers(self) -> dict:
+        """The implicit (sampled-negatives) rankers, W&D and deep, seeds 1-3, two-stage on co-occurrence."""
+        from course_lib.features import make_feature_spec
+        from course_lib.ranking import implicit_features, train_ranker
 
-    def candidate_rows(rname, seed):
+        start = time.perf_counter()
+        self.implicit = implicit_features(self.task, self.movies)
+        self.spec = make_feature_spec(self.implicit)
+        features_s = time.perf_counter() - start
+        self.runs, self.models, self.seed_lists = [], {}, {}
+        for seed in self.seeds:
+            for branches in ("wide_deep", "deep"):
+                start = time.perf_counter()
+                result = train_ranker(self.implicit, self.spec, branches, seed)
+                train_s = time.perf_counter() - start
+                metrics, ranked = self.two_stage(result.model, self.spec)
+                self.seed_lists[branches, seed] = ranked
+                self.runs.append({"model": branches, "seed": seed, "hr@10": metrics["hr@10"],
+                                  "ndcg@10": metrics["ndcg@10"], "val_auc": result.val_auc,
+                                  "epochs": len(result.history), "train_s": round(train_s, 1)})
+                self.models[branches, seed] = result.model
+                print(f"  implicit {branches} seed {seed}: two-stage {metrics}", flush=True)
+        summary = {}
+        for branches in ("wide_deep", "deep"):
+            summary[branches] = {}
+            for metric in ("hr@10", "ndcg@10"):
+                m, sd = mean_sd([r[metric] for r in self.runs if r["model"] == branches])
+                summary[branches][metric] = {"mean": round(m, 4), "std": round(sd, 4), "n": len(self.seeds)}
+        self.rankers.update({("sampled", False, r, s): (self.models["wide_deep", s], self.spec)
+                             for r in RANKING_RETRIEVERS for s in self.seeds})
+        return {"implicit_rows": len(self.implicit), "implicit_features_s": round(features_s, 1),
+                "runs": self.runs, "summary": summary}
+
+    def uniform_negatives(self) -> dict:
+        """Lesson 06's optional exercise 4: the same W&D on uniform negatives (seed 1)."""
+        from course_lib.features import make_feature_spec
+        from course_lib.metrics import per_user_hits
+        from course_lib.ranking import implicit_features, train_ranker
+
+        uniform = implicit_features(self.task, self.movies, sampling="uniform")
+        uniform_spec = make_feature_spec(uniform)
+        metrics, ranked = self.two_stage(train_ranker(uniform, uniform_spec, "wide_deep", self.seeds[0]).model,
+                                         uniform_spec)
+        self.hits["uniform"] = per_user_hits(ranked, self.relevant)
+        return {"uniform_negatives": {k: metrics[k] for k in ("hr@10", "ndcg@10")}}
+
+    def _pool(self, rname: str, seed: int):
+        return self.retriever if rname == "co-occurrence" else _UnionPool(self.retriever, self.towers[seed])
+
+    def _candidate_rows(self, rname: str, seed: int) -> pd.DataFrame:
+        from course_lib.ranking import candidate_training_set
+
         key = (rname, seed if rname != "co-occurrence" else None)
-        if key not in candidate_sets:
-            candidate_sets[key] = candidate_training_set(task, movies, pools[rname](seed))
-        return candidate_sets[key]
+        if key not in self.candidate_sets:
+            self.candidate_sets[key] = candidate_training_set(self.task, self.movies, self._pool(rname, seed))
+        return self.candidate_sets[key]
 
-    def rows_and_spec(negatives, evidence, rname, seed):
-        if negatives == "sampled":
-            return implicit, spec
-        cand = candidate_rows(rname, seed)
-        rows = cand if negatives == "hard" else pd.concat([implicit, cand], ignore_index=True)
-        return rows, make_feature_spec(rows, numeric=NUMERIC_COLUMNS + (RETRIEVAL_COLUMNS if evidence else []))
+    def ranker(self, negatives: str, evidence: bool, rname: str, seed: int):
+        """``(model, spec)`` of one sweep variant, trained once."""
+        from course_lib.features import NUMERIC_COLUMNS, RETRIEVAL_COLUMNS, make_feature_spec
+        from course_lib.ranking import train_ranker
 
-    rankers = {("sampled", False, r, s): (models["wide_deep", s], spec) for r in RANKING_RETRIEVERS for s in seeds}
-
-    def ranker(negatives, evidence, rname, seed):
         key = (negatives, evidence, rname, seed)
-        if key not in rankers:
-            rows, rspec = rows_and_spec(negatives, evidence, rname, seed)
-            rankers[key] = (train_ranker(rows, rspec, "wide_deep", seed).model, rspec)
-        return rankers[key]
+        if key not in self.rankers:
+            cand = self._candidate_rows(rname, seed)
+            rows = cand if negatives == "hard" else pd.concat([self.implicit, cand], ignore_index=True)
+            rspec = make_feature_spec(rows, numeric=NUMERIC_COLUMNS + (RETRIEVAL_COLUMNS if evidence else []))
+            self.rankers[key] = (train_ranker(rows, rspec, "wide_deep", seed).model, rspec)
+        return self.rankers[key]
 
-    def system_name(negatives, evidence, rname):
+    @staticmethod
+    def system_name(negatives: str, evidence: bool, rname: str) -> str:
         return f"{negatives} negatives{' + retrieval evidence' if evidence else ''}, {rname}"
 
-    start = time.perf_counter()
-    val_relevant, sweep, val_hits = liked_in_validation(task), [], {}
-    for rname in RANKING_RETRIEVERS:
-        cand = candidate_rows(rname, seeds[0])
-        val_rows = cand[cand[SPLIT] == "val"]
-        variants = {f"retrieval alone, {rname}": -val_rows["retrieval_rank"].to_numpy()}
-        for negatives, evidence in RANKING_SWEEP:
-            model, rspec = ranker(negatives, evidence, rname, seeds[0])
-            variants[system_name(negatives, evidence, rname)] = predict(model, val_rows, rspec)
-        for name, scores in variants.items():
-            metrics, ranked = validation_ranking(val_rows, scores, task)
-            val_hits[name] = per_user_hits(ranked, val_relevant)
-            sweep.append({"system": name, "retriever": rname, "hr@10": round(metrics["hr@10"], 4),
-                          "ndcg@10": round(metrics["ndcg@10"], 4), "users": metrics["users"]})
-            print(f"  validation: {name}: {metrics}", flush=True)
-    sweep_s = time.perf_counter() - start
-    bar = "retrieval alone, co-occurrence"
-    # The course's rule decides: lesson 06's system (the incumbent) is replaced only by a variant that
-    # is better than it on validation HR@10 over users, and then by the best such variant.
-    incumbent = ("sampled", False, "co-occurrence")
-    incumbent_name = system_name(*incumbent)
-    systems = [(n, e, r) for r in RANKING_RETRIEVERS for n, e in RANKING_SWEEP]
-    score = {row["system"]: (row["hr@10"], row["ndcg@10"]) for row in sweep}
-    for row in sweep:
-        if row["system"] != bar:
-            row["vs_retrieval_alone_hr@10_users"] = verdict_record(compare_users(
-                val_hits[row["system"]]["hr@10"], val_hits[bar]["hr@10"]))
-        if row["system"] != incumbent_name:
-            row["vs_incumbent_hr@10_users"] = verdict_record(compare_users(
-                val_hits[row["system"]]["hr@10"], val_hits[incumbent_name]["hr@10"]))
-    verdict_of = {row["system"]: row.get("vs_incumbent_hr@10_users", {}).get("verdict") for row in sweep}
-    winners = [s for s in systems if verdict_of[system_name(*s)] == "better"]
-    chosen = max(winners, key=lambda s: score[system_name(*s)]) if winners else incumbent
-    chosen_name = system_name(*chosen)
-    print(f"  chosen on validation: {chosen_name}", flush=True)
+    def sweep(self) -> dict:
+        """Every variant on the validation window only (seed 1: one training per variant keeps the
+        section's budget; the chosen system then gets seeds 1-3 on test). Nothing here reads the test
+        period. The course's rule decides: lesson 06's system (the incumbent) is replaced only by a
+        variant better than it on validation HR@10 over users, and then by the best such variant."""
+        from course_lib.compare import compare_users
+        from course_lib.evaluation import liked_in_validation, validation_ranking
+        from course_lib.metrics import per_user_hits
+        from course_lib.train import predict
 
-    # The chosen system on test, scored once, seeds 1-3 (its retriever's two-tower trained on the same seed).
-    # A ranker must also beat the order of its own candidates: for a union, its interleaved top 10 (per seed).
-    best_runs, best_lists, own_lists = [], [], []
-    for seed in seeds:
-        negatives, evidence, rname = chosen
-        model, rspec = ranker(negatives, evidence, rname, seed)
-        evaluation = (two_stage if rname == "co-occurrence"
-                      else RankingEvaluation(task, movies, retriever=pools[rname](seed)))
-        metrics, ranked = evaluation(model, rspec)
-        own, own_ranked = evaluation.retrieval_alone()
-        best_runs.append({"seed": seed, "hr@10": metrics["hr@10"], "ndcg@10": metrics["ndcg@10"],
-                          "own_retrieval_alone": {k: own[k] for k in ("hr@10", "ndcg@10")}})
-        best_lists.append(ranked)
-        own_lists.append(own_ranked)
-        print(f"  chosen, seed {seed}, test: {metrics}", flush=True)
-    best = {"system": chosen_name, "negatives": chosen[0], "retrieval_evidence": chosen[1], "retriever": chosen[2],
-            "runs": best_runs}
-    best_hits = per_user_hits_over_runs(best_lists, relevant)
-    for metric in ("hr@10", "ndcg@10"):
-        m, sd = mean_sd([r[metric] for r in best_runs])
-        best[metric] = {"mean": round(m, 4), "std": round(sd, 4), "n": len(seeds),
-                        "ratio_to_popularity": round(m / pop[metric], 3)}
+        start = time.perf_counter()
+        val_relevant, sweep, val_hits = liked_in_validation(self.task), [], {}
+        for rname in RANKING_RETRIEVERS:
+            cand = self._candidate_rows(rname, self.seeds[0])
+            val_rows = cand[cand[SPLIT] == "val"]
+            variants = {f"retrieval alone, {rname}": -val_rows["retrieval_rank"].to_numpy()}
+            for negatives, evidence in RANKING_SWEEP:
+                model, rspec = self.ranker(negatives, evidence, rname, self.seeds[0])
+                variants[self.system_name(negatives, evidence, rname)] = predict(model, val_rows, rspec)
+            for name, scores in variants.items():
+                metrics, ranked = validation_ranking(val_rows, scores, self.task)
+                val_hits[name] = per_user_hits(ranked, val_relevant)
+                sweep.append({"system": name, "retriever": rname, "hr@10": round(metrics["hr@10"], 4),
+                              "ndcg@10": round(metrics["ndcg@10"], 4), "users": metrics["users"]})
+                print(f"  validation: {name}: {metrics}", flush=True)
+        sweep_s = time.perf_counter() - start
+        bar, incumbent = "retrieval alone, co-occurrence", ("sampled", False, "co-occurrence")
+        incumbent_name = self.system_name(*incumbent)
+        systems = [(n, e, r) for r in RANKING_RETRIEVERS for n, e in RANKING_SWEEP]
+        score = {row["system"]: (row["hr@10"], row["ndcg@10"]) for row in sweep}
+        for row in sweep:
+            if row["system"] != bar:
+                row["vs_retrieval_alone_hr@10_users"] = verdict_record(compare_users(
+                    val_hits[row["system"]]["hr@10"], val_hits[bar]["hr@10"]))
+            if row["system"] != incumbent_name:
+                row["vs_incumbent_hr@10_users"] = verdict_record(compare_users(
+                    val_hits[row["system"]]["hr@10"], val_hits[incumbent_name]["hr@10"]))
+        verdict_of = {row["system"]: row.get("vs_incumbent_hr@10_users", {}).get("verdict") for row in sweep}
+        winners = [s for s in systems if verdict_of[self.system_name(*s)] == "better"]
+        self.chosen = max(winners, key=lambda s: score[self.system_name(*s)]) if winners else incumbent
+        print(f"  chosen on validation: {self.system_name(*self.chosen)}", flush=True)
+        return {"sweep_seed": self.seeds[0], "sweep": sweep, "sweep_s": round(sweep_s, 1)}
 
-    # Lesson 06's optional exercise 4: the same W&D on uniform negatives (seed 1), against seed 1.
-    uniform = implicit_features(task, movies, sampling="uniform")
-    uniform_spec = make_feature_spec(uniform)
-    uniform_metrics, uniform_ranked = two_stage(train_ranker(uniform, uniform_spec, "wide_deep", seeds[0]).model,
-                                                uniform_spec)
-    hits["uniform"] = per_user_hits(uniform_ranked, relevant)
-    # The rule's verdicts: over seeds (training noise; retrieval alone is deterministic, no spread) and
-    # over users (a paired bootstrap of per-user hits, each system's hits averaged over its seeds).
-    mean_hits = {b: per_user_hits_over_runs([seed_lists[b, s] for s in seeds], relevant)
-                 for b in ("wide_deep", "deep")}
-    verdicts = {}
-    for metric in ("hr@10", "ndcg@10"):
-        per_seed = {b: [r[metric] for r in runs if r["model"] == b] for b in ("wide_deep", "deep")}
-        verdicts[f"wide_deep_vs_deep_{metric}_seeds"] = compare_seeds(per_seed["wide_deep"], per_seed["deep"])
-        verdicts[f"wide_deep_vs_deep_{metric}_users"] = compare_users(mean_hits["wide_deep"][metric],
-                                                                      mean_hits["deep"][metric])
-        verdicts[f"wide_deep_vs_retrieval_{metric}_users"] = compare_users(
-            mean_hits["wide_deep"][metric], hits["retrieval alone"][metric])
-        verdicts[f"best_vs_retrieval_{metric}_seeds"] = compare_seeds(
-            [r[metric] for r in best_runs], [alone[metric]], b_noise=False)
-        verdicts[f"best_vs_retrieval_{metric}_users"] = compare_users(best_hits.loc[users, metric],
-                                                                      hits["retrieval alone"].loc[users, metric])
-        if chosen[2] != "co-occurrence":  # the union's own top 10 varies with its two-tower's seed
-            verdicts[f"best_vs_own_retrieval_{metric}_seeds"] = compare_seeds(
-                [r[metric] for r in best_runs], [r["own_retrieval_alone"][metric] for r in best_runs])
-            verdicts[f"best_vs_own_retrieval_{metric}_users"] = compare_users(
-                best_hits.loc[users, metric], per_user_hits_over_runs(own_lists, relevant).loc[users, metric])
-        verdicts[f"popularity_vs_uniform_negatives_seed{seeds[0]}_{metric}_users"] = compare_users(
-            per_user_hits(seed_lists["wide_deep", seeds[0]], relevant)[metric], hits["uniform"][metric])
-    records = {k: verdict_record(v) for k, v in verdicts.items()}
-    # One verdict for the target: better only if every one of the four (HR, NDCG x seeds, users) says so.
-    parts = [records[f"best_vs_retrieval_{m}_{o}"] for m in ("hr@10", "ndcg@10") for o in ("seeds", "users")]
-    words = {p["verdict"] for p in parts}
-    records["best_vs_retrieval_alone"] = {
-        "verdict": "better" if words == {"better"} else ("worse" if "worse" in words else "not distinguishable"),
-        "text": "; ".join(f"{m} over {o}: {records[f'best_vs_retrieval_{m}_{o}']['text']}"
-                          for m in ("hr@10", "ndcg@10") for o in ("seeds", "users"))}
-    start = time.perf_counter()
-    whole, _ = RankingEvaluation(task, movies)(models["wide_deep", seeds[0]], spec)
-    whole_s = time.perf_counter() - start
-    # Serving latency of the two-stage path ("now": every rating known), over LATENCY_PASSES passes.
-    now_retriever = CooccurrenceRetriever(task, catalogue)
-    make = lambda: Recommender(models["wide_deep", seeds[0]], spec, task, movies, retriever=now_retriever)  # noqa: E731
-    latency_users = np.random.default_rng(0).choice(np.unique(task[USER].to_numpy()),
-                                                    min(ctx.cfg["latency_users"], task[USER].nunique()), replace=False)
-    passes = request_times(make, latency_users)
-    return {"dataset": ctx.data_name, "users": len(relevant), "seeds": seeds, "n_candidates": N_CANDIDATES,
-            "protocol": "time_correct", "recall_at_n": recall, "recall_by_seed": tower_runs,
-            "recall_summary": recall_summary, "before_after": before_after, "baselines_s": round(baselines_s, 1),
-            "popularity": {k: pop[k] for k in ("hr@10", "ndcg@10")},
-            "retrieval_alone": {k: alone[k] for k in ("hr@10", "ndcg@10")},
-            "implicit_rows": len(implicit), "implicit_features_s": round(features_s, 1),
-            "uniform_negatives": {k: uniform_metrics[k] for k in ("hr@10", "ndcg@10")},
-            "runs": runs, "summary": summary, "sweep_seed": seeds[0], "sweep": sweep, "sweep_s": round(sweep_s, 1),
-            "best_two_stage": best, "verdicts": records,
-            "whole_catalogue_wide_deep": {k: whole[k] for k in ("hr@10", "ndcg@10")},
-            "whole_catalogue_eval_s": round(whole_s, 1),
-            **{k: v for k, v in latency_summary(passes, "two_stage_").items()
-               if k in ("two_stage_p50_ms", "two_stage_p95_ms", "two_stage_p50_ms_passes")},
-            "latency_users": len(latency_users)}
+    def chosen_on_test(self) -> dict:
+        """The chosen system on test, scored once, seeds 1-3 (its retriever's two-tower trained on the same
+        seed). A ranker must also beat the order of its own candidates: for a union, its interleaved top 10."""
+        from course_lib.evaluation import RankingEvaluation
+        from course_lib.metrics import per_user_hits_over_runs
+
+        negatives, evidence, rname = self.chosen
+        best_runs, best_lists, self.own_lists = [], [], []
+        for seed in self.seeds:
+            model, rspec = self.ranker(negatives, evidence, rname, seed)
+            evaluation = (self.two_stage if rname == "co-occurrence"
+                          else RankingEvaluation(self.task, self.movies, retriever=self._pool(rname, seed)))
+            metrics, ranked = evaluation(model, rspec)
+            own, own_ranked = evaluation.retrieval_alone()
+            best_runs.append({"seed": seed, "hr@10": metrics["hr@10"], "ndcg@10": metrics["ndcg@10"],
+                              "own_retrieval_alone": {k: own[k] for k in ("hr@10", "ndcg@10")}})
+            best_lists.append(ranked)
+            self.own_lists.append(own_ranked)
+            print(f"  chosen, seed {seed}, test: {metrics}", flush=True)
+        self.best = {"system": self.system_name(*self.chosen), "negatives": negatives,
+                     "retrieval_evidence": evidence, "retriever": rname, "runs": best_runs}
+        self.best_hits = per_user_hits_over_runs(best_lists, self.relevant)
+        for metric in ("hr@10", "ndcg@10"):
+            m, sd = mean_sd([r[metric] for r in best_runs])
+            self.best[metric] = {"mean": round(m, 4), "std": round(sd, 4), "n": len(self.seeds),
+                                 "ratio_to_popularity": round(m / self.pop[metric], 3)}
+        return self.best
+
+    def verdicts(self) -> dict:
+        """The rule's verdicts: over seeds (training noise; retrieval alone is deterministic, no spread) and
+        over users (a paired bootstrap of per-user hits, each system's hits averaged over its seeds)."""
+        from course_lib.compare import compare_seeds, compare_users
+        from course_lib.metrics import per_user_hits, per_user_hits_over_runs
+
+        seeds, users, hits, best_runs = self.seeds, self.users, self.hits, self.best["runs"]
+        mean_hits = {b: per_user_hits_over_runs([self.seed_lists[b, s] for s in seeds], self.relevant)
+                     for b in ("wide_deep", "deep")}
+        verdicts = {}
+        for metric in ("hr@10", "ndcg@10"):
+            per_seed = {b: [r[metric] for r in self.runs if r["model"] == b] for b in ("wide_deep", "deep")}
+            verdicts[f"wide_deep_vs_deep_{metric}_seeds"] = compare_seeds(per_seed["wide_deep"], per_seed["deep"])
+            verdicts[f"wide_deep_vs_deep_{metric}_users"] = compare_users(mean_hits["wide_deep"][metric],
+                                                                          mean_hits["deep"][metric])
+            verdicts[f"wide_deep_vs_retrieval_{metric}_users"] = compare_users(
+                mean_hits["wide_deep"][metric], hits["retrieval alone"][metric])
+            verdicts[f"best_vs_retrieval_{metric}_seeds"] = compare_seeds(
+                [r[metric] for r in best_runs], [self.alone[metric]], b_noise=False)
+            verdicts[f"best_vs_retrieval_{metric}_users"] = compare_users(
+                self.best_hits.loc[users, metric], hits["retrieval alone"].loc[users, metric])
+            if self.chosen[2] != "co-occurrence":  # the union's own top 10 varies with its two-tower's seed
+                verdicts[f"best_vs_own_retrieval_{metric}_seeds"] = compare_seeds(
+                    [r[metric] for r in best_runs], [r["own_retrieval_alone"][metric] for r in best_runs])
+                verdicts[f"best_vs_own_retrieval_{metric}_users"] = compare_users(
+                    self.best_hits.loc[users, metric],
+                    per_user_hits_over_runs(self.own_lists, self.relevant).loc[users, metric])
+            verdicts[f"popularity_vs_uniform_negatives_seed{seeds[0]}_{metric}_users"] = compare_users(
+                per_user_hits(self.seed_lists["wide_deep", seeds[0]], self.relevant)[metric], hits["uniform"][metric])
+        records = {k: verdict_record(v) for k, v in verdicts.items()}
+        # One verdict for the target: better only if every one of the four (HR, NDCG x seeds, users) says so.
+        parts = [records[f"best_vs_retrieval_{m}_{o}"] for m in ("hr@10", "ndcg@10") for o in ("seeds", "users")]
+        words = {p["verdict"] for p in parts}
+        records["best_vs_retrieval_alone"] = {
+            "verdict": "better" if words == {"better"} else ("worse" if "worse" in words else "not distinguishable"),
+            "text": "; ".join(f"{m} over {o}: {records[f'best_vs_retrieval_{m}_{o}']['text']}"
+                              for m in ("hr@10", "ndcg@10") for o in ("seeds", "users"))}
+        return records
+
+    def whole_catalogue_and_latency(self, ctx: Context) -> dict:
+        """The seed-1 W&D over the whole catalogue, and the two-stage path's serving latency ("now":
+        every rating known) over ``LATENCY_PASSES`` passes."""
+        from course_lib.evaluation import RankingEvaluation
+        from course_lib.ranking import CooccurrenceRetriever
+        from course_lib.recommend import Recommender
+
+        model, task = self.models["wide_deep", self.seeds[0]], self.task
+        start = time.perf_counter()
+        whole, _ = RankingEvaluation(task, self.movies)(model, self.spec)
+        whole_s = time.perf_counter() - start
+        now_retriever = CooccurrenceRetriever(task, self.catalogue)
+        make = lambda: Recommender(model, self.spec, task, self.movies, retriever=now_retriever)  # noqa: E731
+        latency_users = np.random.default_rng(0).choice(np.unique(task[USER].to_numpy()),
+                                                        min(ctx.cfg["latency_users"], task[USER].nunique()),
+                                                        replace=False)
+        passes = request_times(make, latency_users)
+        return {"whole_catalogue_wide_deep": {k: whole[k] for k in ("hr@10", "ndcg@10")},
+                "whole_catalogue_eval_s": round(whole_s, 1),
+                **{k: v for k, v in latency_summary(passes, "two_stage_").items()
+                   if k in ("two_stage_p50_ms", "two_stage_p95_ms", "two_stage_p50_ms_passes")},
+                "latency_users": len(latency_users)}
 
 
 def render_ranking(body: dict, results: dict) -> list[str]:

@@ -404,3 +404,27 @@ def test_set_reference_makes_a_run_the_reference(tmp_path, monkeypatch):
     # Another workload version: the reference no longer applies.
     calibration.REFERENCE.write_text(json.dumps({**reference, "workload_version": -1}))
     assert calibration.load_reference() is None
+
+
+def test_a_full_run_shares_one_empty_model_cache_and_leaves_the_users_alone(tmp_path, monkeypatch):
+    """The course section starts from an empty cache and later sections reuse it; without the
+    course section (``--only``) the user's cache is used; either way the setting is restored."""
+    import os
+
+    from benchmarks import run
+    from course_lib.train import MODEL_CACHE_ENV, model_cache_dir
+
+    monkeypatch.setenv(MODEL_CACHE_ENV, str(tmp_path / "users-cache"))
+    with run.run_model_cache(fresh=True):
+        folder = model_cache_dir()
+        assert folder != tmp_path / "users-cache" and folder.is_dir() and not any(folder.iterdir())
+        (folder / "a-model").mkdir()  # what the lessons leave for the later sections
+        with pytest.raises(RuntimeError, match="needs an empty model cache"):
+            run.bench_course(None)
+    assert not folder.exists() and os.environ[MODEL_CACHE_ENV] == str(tmp_path / "users-cache")
+    with run.run_model_cache(fresh=False):
+        assert model_cache_dir() == tmp_path / "users-cache"
+    monkeypatch.delenv(MODEL_CACHE_ENV)
+    with run.run_model_cache(fresh=True):
+        assert MODEL_CACHE_ENV in os.environ
+    assert MODEL_CACHE_ENV not in os.environ
