@@ -160,3 +160,22 @@ def test_leaks_module_inflates_on_purpose(synthetic_task):
     # The leaky mean uses the row's own rating: it correlates more with the label.
     corr = lambda f: np.corrcoef(f["movie_rating_mean"], f[LABEL])[0, 1]
     assert corr(leaky) > corr(honest)
+
+
+def test_spec_to_dict_equals_asdict_and_is_a_copy(synthetic_features):
+    """``FeatureSpec.to_dict`` copies each flat field (fast) and must equal ``dataclasses.asdict``
+    (what saved models and the model cache's keys were built from), share no list with the spec,
+    and round-trip through ``from_dict``."""
+    import dataclasses
+
+    from course_lib.features import FeatureSpec
+
+    _, spec = synthetic_features
+    spec = spec.with_crosses("movie_x_history", "user_x_genre")  # a tuple field, not the default
+    config = spec.to_dict()
+    assert config == dataclasses.asdict(spec) and len(spec.movie_pairs) > 0
+    assert FeatureSpec.from_dict(config) == spec
+    for name, value in config.items():
+        if isinstance(value, list):
+            value.append(None)  # a caller may edit the dict: the spec must not change
+    assert FeatureSpec.from_dict(spec.to_dict()) == spec and None not in spec.movie_pairs
