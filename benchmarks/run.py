@@ -780,7 +780,7 @@ class _RankingStudy:
         self.relevant, self.when = liked_in_test(self.task), recommendation_times(self.task)
         self.users = sorted(self.relevant)
         self.n_candidates = N_CANDIDATES
-        self.candidate_sets, self.rankers = {}, {}
+        self.candidate_sets, self.rankers = {}, {}  # the sweep's, trained once each
 
     def baselines(self) -> dict:
         """Look-ahead (the course's old protocol: every pre-test rating counted, at=None) vs time-correct
@@ -868,8 +868,6 @@ class _RankingStudy:
             for metric in ("hr@10", "ndcg@10"):
                 m, sd = mean_sd([r[metric] for r in self.runs if r["model"] == branches])
                 summary[branches][metric] = {"mean": round(m, 4), "std": round(sd, 4), "n": len(self.seeds)}
-        self.rankers.update({("sampled", False, r, s): (self.models["wide_deep", s], self.spec)
-                             for r in RANKING_RETRIEVERS for s in self.seeds})
         return {"implicit_rows": len(self.implicit), "implicit_features_s": round(features_s, 1),
                 "runs": self.runs, "summary": summary}
 
@@ -898,10 +896,13 @@ class _RankingStudy:
         return self.candidate_sets[key]
 
     def ranker(self, negatives: str, evidence: bool, rname: str, seed: int):
-        """``(model, spec)`` of one sweep variant, trained once."""
+        """``(model, spec)`` of one sweep variant, trained once; "sampled" is the implicit W&D
+        of ``implicit_rankers``, whatever the retriever."""
         from course_lib.features import NUMERIC_COLUMNS, RETRIEVAL_COLUMNS, make_feature_spec
         from course_lib.ranking import train_ranker
 
+        if negatives == "sampled":
+            return self.models["wide_deep", seed], self.spec
         key = (negatives, evidence, rname, seed)
         if key not in self.rankers:
             cand = self._candidate_rows(rname, seed)
@@ -1028,15 +1029,14 @@ class _RankingStudy:
         """The seed-1 W&D over the whole catalogue, and the two-stage path's serving latency ("now":
         every rating known) over ``LATENCY_PASSES`` passes."""
         from course_lib.evaluation import RankingEvaluation
-        from course_lib.ranking import CooccurrenceRetriever
         from course_lib.recommend import Recommender
 
         model, task = self.models["wide_deep", self.seeds[0]], self.task
         start = time.perf_counter()
         whole, _ = RankingEvaluation(task, self.movies)(model, self.spec)
         whole_s = time.perf_counter() - start
-        now_retriever = CooccurrenceRetriever(task, self.catalogue)
-        make = lambda: Recommender(model, self.spec, task, self.movies, retriever=now_retriever)  # noqa: E731
+        # The study's retriever: serving asks it at=None (every rating known), its state built once.
+        make = lambda: Recommender(model, self.spec, task, self.movies, retriever=self.retriever)  # noqa: E731
         latency_users = np.random.default_rng(0).choice(np.unique(task[USER].to_numpy()),
                                                         min(ctx.cfg["latency_users"], task[USER].nunique()),
                                                         replace=False)
