@@ -16,7 +16,7 @@ kind, timed beside it:
   two clusters, about 105 and 143 ms, and their median jumped between them
   from run to run with no change in the machine (workload version 1);
 - ``score``: one ``predict_on_batch`` of that model on a fixed 10,000-row
-  batch, the size of a whole-catalogue request (about 15 ms, as the W&D's
+  batch, the size of a whole-catalogue request (about 5-10 ms, as the W&D's
   call in ``recommend``).
 
 A kernel of about the workload's duration is preempted about as often when
@@ -24,7 +24,7 @@ other jobs share the cores; a 2-3 ms kernel was not (measured: the top-10
 p50 moved 20 % with the load while a 2 ms kernel did not move).
 
 Neither uses ``course_lib``: a slower course cannot slow the yardstick down
-and hide itself. A pass (``measure_pass``, about 3 s) times each kernel
+and hide itself. A pass (``measure_pass``, about 2 s) times each kernel
 several times; the harness runs a pass before the first section and after
 every section, and the run's kernel time is the median over every repetition
 of every pass (``run_level``): a pair of passes alone moved by up to 10 % on a
@@ -103,12 +103,11 @@ def _model():
 def measure_pass() -> dict:
     """Time both kernels once: ``{"train": s, "score": s, "train_samples": [...], "score_samples": [...]}``.
 
-    A fresh model each pass (built, then one untimed epoch and call to trace);
-    each kernel's time is the median of its repetitions.
+    A fresh model each pass (built, then two untimed epochs and three calls to
+    trace and settle); each kernel's time is the median of its repetitions.
     """
-    import tensorflow as tf
-
     import keras
+    import tensorflow as tf
 
     class SteadyEpochs(keras.callbacks.Callback):
         """Each epoch's time from the end of its first step (which carries the epoch's start) to its end."""

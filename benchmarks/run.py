@@ -167,9 +167,7 @@ class Timing:
             its first notebook and one after each), when it recorded them;
             otherwise from the run's passes. A section of several minutes
             spans the machine's slow and fast spells, and only passes taken
-            during it see the same ones (the course measured 493 s in one
-            run and 453 s in another; the run's passes scaled them 19 %
-            apart, the passes beside the course 5 %).
+            during it see the same ones.
     """
 
     kernel: str

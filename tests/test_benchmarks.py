@@ -472,3 +472,35 @@ def test_a_full_run_shares_one_empty_model_cache_and_leaves_the_users_alone(tmp_
     with run.run_model_cache(fresh=True):
         assert MODEL_CACHE_ENV in os.environ
     assert MODEL_CACHE_ENV not in os.environ
+
+
+# ------------------------------------------------------------- cell times ---
+
+def test_cell_seconds_reads_each_executed_cells_timestamps():
+    import nbformat
+
+    from benchmarks.cell_times import cell_seconds
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# title"),
+                                         nbformat.v4.new_code_cell("train()\nmore()"),
+                                         nbformat.v4.new_code_cell("not run")])
+    nb.cells[1].metadata["execution"] = {"iopub.execute_input": "2026-12-07T09:00:00.250Z",
+                                         "shell.execute_reply": "2026-12-07T09:00:03.750Z"}
+    assert cell_seconds(nb) == [(1, 3.5, "train()")]  # the markdown and the unexecuted cell have no time
+
+
+@pytest.mark.slow
+def test_cell_times_runs_a_notebook_and_ranks_its_cells(tmp_path, capsys):
+    import nbformat
+
+    from benchmarks import cell_times
+
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"),
+                                                   nbformat.v4.new_code_cell("import time\ntime.sleep(0.6)")]), path)
+    total, cells = cell_times.time_cells(path)
+    assert [c[0] for c in cells] == [0, 1] and cells[1][1] >= 0.6 > cells[0][1] and total >= 0.6
+    assert cell_times.main([str(path), "--top", "1"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("nb.ipynb: ") and len(out) == 2 and "import time" in out[1]
+    assert nbformat.read(path, as_version=4).cells[1].get("outputs") == []  # nothing written back
