@@ -220,8 +220,6 @@ def test_report_renders_failed_skipped_and_missing_sections_and_new_entries(monk
 
 def test_branch_comparisons_are_the_rules_verdicts():
     """make bench's 2 x 2 comparisons come from course_lib.compare, the helper the lessons use."""
-    import pandas as pd
-
     from benchmarks.run import branch_comparisons, verdict_record
 
     rows = [{"model": m, "deep_inputs": d, "seed": s, "roc_auc": base + 0.001 * s}
