@@ -76,21 +76,22 @@ def branch_grid(data, seeds=(1, 2, 3), inputs=GRID_INPUTS, models=GRID_MODELS, w
         ``best_epoch``, ``epochs_run``, the best ``val_auc``, test metrics) and ``{(model, deep_inputs): TrainResult}``
         of the kept seed.
     """
-    from course_lib.train import course_model
+    from course_lib.train import course_training, train_all
 
     wide_seeds = seeds if wide_seeds is None else wide_seeds
     cells = [(m, i, seeds) for i in inputs for m in models] + ([("wide", "-", wide_seeds)] if wide_seeds else [])
+    runs = [(model, deep_inputs, seed) for model, deep_inputs, cell_seeds in cells for seed in cell_seeds]
+    trained = train_all(course_training, [{"data": data, "branches": model, "seed": seed,
+                                           **({} if model == "wide" else {"deep_inputs": deep_inputs})}
+                                          for model, deep_inputs, seed in runs])
     rows, kept = [], {}
-    for model, deep_inputs, cell_seeds in cells:
-        for seed in cell_seeds:
-            kwargs = {} if model == "wide" else {"deep_inputs": deep_inputs}
-            res = course_model(data, model, seed=seed, **kwargs)
-            rows.append({"model": model, "deep_inputs": deep_inputs, "seed": seed, "best_epoch": res.best_epoch,
-                         "epochs_run": len(res.history), "val_auc": res.val_auc, **score_on_test(res, data)})
-            if seed == keep:
-                kept[(model, deep_inputs)] = res
-            if logits is not None:
-                logits[(model, deep_inputs, seed)] = run_logits(res, data)
+    for (model, deep_inputs, seed), res in zip(runs, trained):
+        rows.append({"model": model, "deep_inputs": deep_inputs, "seed": seed, "best_epoch": res.best_epoch,
+                     "epochs_run": len(res.history), "val_auc": res.val_auc, **score_on_test(res, data)})
+        if seed == keep:
+            kept[(model, deep_inputs)] = res
+        if logits is not None:
+            logits[(model, deep_inputs, seed)] = run_logits(res, data)
     return pd.DataFrame(rows), kept
 
 

@@ -173,15 +173,28 @@ def train_ranker(features: pd.DataFrame, spec, branches: str = "wide_deep", seed
     Returns:
         The ``TrainResult`` of ``course_lib.train.train_model``.
     """
+    return ranker_training(features, spec, branches, seed).run()
+
+
+def train_rankers(features: pd.DataFrame, spec, branches: str = "wide_deep", seeds=(1, 2, 3)) -> dict:
+    """``{seed: train_ranker(features, spec, branches, seed)}``, two at a time (``course_lib.train.train_all``)."""
+    from course_lib.train import train_all
+
+    calls = [{"features": features, "spec": spec, "branches": branches, "seed": seed} for seed in seeds]
+    return dict(zip(seeds, train_all(ranker_training, calls)))
+
+
+def ranker_training(features: pd.DataFrame, spec, branches: str = "wide_deep", seed: int = 1):
+    """``train_ranker``'s training, not yet run (a ``course_lib.train.Training``)."""
     from course_lib.models import build_wide_deep
-    from course_lib.train import cached_training, model_key, train_model
+    from course_lib.train import Training, model_key, train_model
 
     if SOURCE not in features:
         raise ValueError("train_ranker needs the implicit set; build it with implicit_features(task, movies) "
                          "or candidate_training_set(task, movies, retriever).")
     key = model_key(features, spec, branches, seed, {"ranker": RANKER_TRAINING, "sources": sorted(features[SOURCE].unique())})
-    return cached_training(f"ranker-{key}", spec, lambda: train_model(build_wide_deep(spec, branches, seed=seed),
-                                                                      features, spec, seed=seed, **RANKER_TRAINING))
+    return Training(f"ranker-{key}", spec, lambda: train_model(build_wide_deep(spec, branches, seed=seed),
+                                                               features, spec, seed=seed, **RANKER_TRAINING))
 
 
 # -------------------------------------------------------------- retrieval ---

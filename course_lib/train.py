@@ -11,9 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import shutil
+import subprocess
+import sys
 import tempfile
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -351,6 +355,115 @@ def _store(root: Path, key: str, result: TrainResult) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class Training:
+    """One cached training, not yet run: ``run()`` loads the model from the cache, or trains and stores it.
+
+    Made by ``course_training`` and ``ranking.ranker_training``; ``train_all`` runs several.
+    """
+
+    key: str
+    spec: FeatureSpec
+    train: Callable[[], TrainResult]
+
+    def is_cached(self) -> bool:
+        root = model_cache_dir()
+        return bool(root) and (root / _library_hash() / self.key / "result.json").is_file()
+
+    def run(self) -> TrainResult:
+        return cached_training(self.key, self.spec, self.train)
+
+
+#: Set to "off" and ``train_all`` trains every model in this process, one after another.
+HELPER_ENV = "COURSE_TRAIN_HELPER"
+
+
+def train_all(make: Callable[..., Training], calls: Sequence[dict]) -> list[TrainResult]:
+    """``[make(**call).run() for call in calls]``, two trainings at a time where several are missing.
+
+    One helper process (a fresh Python) trains missing models into the model
+    cache while this process trains others; each claims a model before
+    training it, so neither waits for a fixed share. This process then loads
+    the helper's models from the cache. Training is deterministic and does not
+    depend on what ran before it in a process, and a reloaded model scores
+    bit for bit like the trained one, so the results are those of training
+    here one by one (``tests/test_model_cache.py``). Without a writable model
+    cache, on one core, or with ``COURSE_TRAIN_HELPER=off``, the models are
+    trained here in turn. The helper costs a second process's memory
+    (about 1.5 GB) while it runs.
+
+    Args:
+        make: A module-level function returning a ``Training`` (``course_training``,
+            ``ranking.ranker_training``): the helper imports it by name.
+        calls: ``make``'s keyword arguments, one dict per model.
+    """
+    jobs = [make(**call) for call in calls]
+    missing = [i for i, job in enumerate(jobs) if not job.is_cached()]
+    results = {}
+    if len(missing) >= 2 and _helper_allowed():
+        with tempfile.TemporaryDirectory(prefix="course-train-") as claims:
+            helper = _start_helper(make, [calls[i] for i in missing], [jobs[i].key for i in missing], claims)
+            for i in missing:  # in order; the helper takes them from the end
+                if _claim(claims, jobs[i].key):
+                    results[i] = jobs[i].run()
+            if helper is None or helper.wait() != 0:
+                log = Path(claims, "helper.log").read_text(errors="replace")[-2000:]
+                warnings.warn(f"the training helper failed; its models are trained here instead:\n{log}",
+                              RuntimeWarning, stacklevel=2)
+    return [results[i] if i in results else job.run() for i, job in enumerate(jobs)]
+
+
+def _helper_allowed() -> bool:
+    root = model_cache_dir()
+    if os.environ.get(HELPER_ENV, "").lower() in ("off", "0", "no") or (os.cpu_count() or 1) < 2 or not root:
+        return False
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(root, os.W_OK)
+
+
+def _claim(claims: str, key: str) -> bool:
+    """Whether this process got ``key`` (an exclusive create: exactly one process wins)."""
+    try:
+        os.close(os.open(os.path.join(claims, key), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        return True
+    except FileExistsError:
+        return False
+
+
+def _start_helper(make, calls: list[dict], keys: list[str], claims: str) -> subprocess.Popen | None:
+    """The helper process (None if it could not start: the reason is in ``helper.log``)."""
+    with open(os.path.join(claims, "payload.pickle"), "wb") as f:
+        pickle.dump((make, calls, keys), f, protocol=pickle.HIGHEST_PROTOCOL)
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    with open(os.path.join(claims, "helper.log"), "wb") as log:
+        try:
+            return subprocess.Popen([sys.executable, "-c", "from course_lib.train import _helper_main; _helper_main()",
+                                     claims], env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        except OSError as exc:
+            log.write(f"could not start {sys.executable}: {exc}".encode())
+            return None
+
+
+def _helper_main() -> None:
+    """The helper process: train what it can claim, latest call first, into the model cache."""
+    from course_lib.runtime import configure_environment, configure_tensorflow
+
+    configure_environment()
+    claims = sys.argv[1]
+    with open(os.path.join(claims, "payload.pickle"), "rb") as f:
+        make, calls, keys = pickle.load(f)
+    configure_tensorflow()  # the course's deterministic settings: only then is a model cached
+    for call, key in zip(reversed(calls), reversed(keys)):
+        job = make(**call)
+        # A key that differs here (settings changed in the caller's process only) is left to the caller.
+        if job.key == key and _claim(claims, key):
+            job.run()
+
+
 def course_model(data, branches: str = "wide_deep", seed: int = 1, deep_inputs: str = "statistics",
                  crosses: tuple[str, ...] | None = None, **deep_kwargs) -> TrainResult:
     """Build and train one of the course's standard models (every lesson uses this).
@@ -376,6 +489,12 @@ def course_model(data, branches: str = "wide_deep", seed: int = 1, deep_inputs: 
     Returns:
         The ``TrainResult``; ``result.spec`` is the spec the model was built from.
     """
+    return course_training(data, branches, seed, deep_inputs, crosses, **deep_kwargs).run()
+
+
+def course_training(data, branches: str = "wide_deep", seed: int = 1, deep_inputs: str = "statistics",
+                    crosses: tuple[str, ...] | None = None, **deep_kwargs) -> Training:
+    """``course_model``'s training, not yet run (for ``train_all``)."""
     from course_lib.models import build_wide_deep
 
     if deep_inputs not in DEEP_INPUTS:
@@ -386,8 +505,8 @@ def course_model(data, branches: str = "wide_deep", seed: int = 1, deep_inputs: 
     if crosses is not None:
         spec = spec.with_crosses(*crosses)
     key = model_key(data.features, spec, branches, seed, {"training": asdict(TRAINING), "deep": deep_kwargs})
-    return cached_training(key, spec, lambda: train_model(build_wide_deep(spec, branches, seed=seed, **deep_kwargs),
-                                                          data.features, spec, seed=seed))
+    return Training(key, spec, lambda: train_model(build_wide_deep(spec, branches, seed=seed, **deep_kwargs),
+                                                   data.features, spec, seed=seed))
 
 
 def predict(model, frame: pd.DataFrame, spec: FeatureSpec, batch_size: int = PREDICT_BATCH) -> np.ndarray:

@@ -91,3 +91,57 @@ def test_rankers_are_cached_by_their_rows(synthetic_task, cache, monkeypatch):
     np.testing.assert_array_equal(predict(first.model, val, spec), predict(again.model, val, spec))
     train_ranker(implicit_features(task, movies, negatives=1, seed=1), spec, "wide_deep", seed=1)
     assert len(_entries(cache)) == 2
+
+
+@pytest.mark.slow
+def test_train_all_shares_the_work_with_a_helper_and_changes_no_number(small_data, tmp_path, monkeypatch):
+    """train_all: a helper process trains some of the models (here: it must claim one before this
+    process trains anything), and every result equals training one by one in this process."""
+    import os
+    import time
+
+    import course_lib.train as train
+
+    calls = [{"data": small_data, "branches": b, "seed": 1} for b in ("deep", "wide_deep")]
+    monkeypatch.setenv("COURSE_MODEL_CACHE", str(tmp_path / "alone"))
+    monkeypatch.setenv(train.HELPER_ENV, "off")
+    alone = train.train_all(train.course_training, calls)
+
+    monkeypatch.setenv("COURSE_MODEL_CACHE", str(tmp_path / "shared"))
+    monkeypatch.delenv(train.HELPER_ENV)
+    claimed, trained_here, real_claim, real_train = [], [], train._claim, train.train_model
+
+    def claim(claims, key):
+        won = real_claim(claims, key)
+        claimed.append((claims, won))
+        return won
+
+    def train_after_the_helper_claims(model, features, spec, **kwargs):
+        claims = claimed[-1][0]
+        deadline = time.monotonic() + 120
+        # The helper claims from the end: wait until it holds a claim this process did not make.
+        while sum(1 for p in os.listdir(claims) if "seed" in p) <= sum(won for _, won in claimed):
+            assert time.monotonic() < deadline, "the helper never claimed a model"
+            time.sleep(0.1)
+        trained_here.append(1)
+        return real_train(model, features, spec, **kwargs)
+
+    monkeypatch.setattr(train, "_claim", claim)
+    monkeypatch.setattr(train, "train_model", train_after_the_helper_claims)
+    shared = train.train_all(train.course_training, calls)
+    assert 1 <= len(trained_here) < len(calls)  # the helper trained the rest
+    assert len(_entries(tmp_path / "shared")) == len(calls)
+    for a, b in zip(alone, shared):
+        assert a.val_auc == b.val_auc and a.history.equals(b.history)
+        np.testing.assert_array_equal(predict(a.model, small_data.test, a.spec), predict(b.model, small_data.test, b.spec))
+
+
+def test_a_failed_helper_is_reported_and_its_models_trained_here(small_data, cache, monkeypatch):
+    import course_lib.train as train
+
+    monkeypatch.setattr(train.sys, "executable", "/nonexistent/python")
+    calls = [{"data": small_data, "branches": "deep", "seed": s} for s in (1, 2)]
+    with pytest.warns(RuntimeWarning, match="(?s)training helper failed.*could not start"):
+        results = train.train_all(train.course_training, calls)
+    assert [r.val_auc for r in results] == [course_model(small_data, "deep", seed=s).val_auc for s in (1, 2)]
+    assert len(_entries(cache)) == 2
