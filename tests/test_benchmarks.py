@@ -502,3 +502,21 @@ def test_cell_times_runs_a_notebook_and_ranks_its_cells(tmp_path, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("nb.ipynb: ") and len(out) == 2 and "import time" in out[1]
     assert nbformat.read(path, as_version=4).cells[1].get("outputs") == []  # nothing written back
+
+
+def test_lesson_times_quote_the_calibrated_run(tmp_path):
+    """A bench run on a machine twice as slow as the reference quotes half its wall times."""
+    import json
+
+    from benchmarks.lesson_times import measured_seconds
+
+    course = {"notebooks": [{"notebook": "04_x.ipynb", "seconds": 120.0, "ok": True},
+                            {"notebook": "05_x.ipynb", "seconds": 9.0, "ok": False}]}
+    body = {"sections": {"course": course},
+            "targets": [{"key": "course_total_s", "calibration": {"factor": 0.5}}]}
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(body))
+    assert measured_seconds(path) == {"04_x.ipynb": 60.0}
+    body["targets"] = []  # no calibration: as measured
+    path.write_text(json.dumps(body))
+    assert measured_seconds(path) == {"04_x.ipynb": 120.0}
