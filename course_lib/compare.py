@@ -95,10 +95,9 @@ class Verdict:
 def score_on_test(result, data) -> dict[str, float]:
     """Test ROC AUC, PR AUC and log loss of a ``TrainResult`` (``metrics.classification_report``)."""
     from course_lib.metrics import classification_report
-    from course_lib.train import predict
 
     test = data.test
-    return classification_report(test[LABEL], predict(result.model, test, result.spec))
+    return classification_report(test[LABEL], result.predict_test(test))
 
 
 def summarize(results: pd.DataFrame, by, metric: str = "roc_auc") -> pd.DataFrame:

@@ -378,6 +378,8 @@ def candidate_queries(retriever, moments: dict[int, int], n: int = N_CANDIDATES)
     Args:
         retriever: Anything with ``candidate_positions(user, n, at)`` and
             ``catalogue`` (e.g. ``CooccurrenceRetriever``); its
+            ``candidates_batch(users, times, n)`` instead when it has one (a
+            two-tower or a union: one tower call for every user), and its
             ``scores(user, at)`` when it has them (a union has none: NaN).
         moments: User -> the time the user is served (candidates count only
             what was known before it).
@@ -389,9 +391,14 @@ def candidate_queries(retriever, moments: dict[int, int], n: int = N_CANDIDATES)
         candidate's (0 when that is not positive: a cold start) and
         log(1 + rank); users in the order given, candidates best first.
     """
+    users = list(moments)
+    # A learned retriever answers many users in one tower call (the same lists as one by one).
+    batch = (retriever.candidates_batch(users, [moments[u] for u in users], n)
+             if hasattr(retriever, "candidates_batch") else None)
+    where = pd.Index(retriever.catalogue)
     parts = []
-    for user, at in moments.items():
-        positions = retriever.candidate_positions(user, n, at=at)
+    for i, (user, at) in enumerate(moments.items()):
+        positions = where.get_indexer(batch[i]) if batch is not None else retriever.candidate_positions(user, n, at=at)
         score = (retriever.scores(user, at=at)[positions] if hasattr(retriever, "scores")
                  else np.full(len(positions), np.nan))
         top = score[0] if len(score) and score[0] > 0 else np.inf

@@ -126,24 +126,51 @@ def make_dataset(frame: pd.DataFrame, spec: FeatureSpec, batch_size: int = BATCH
     return ds
 
 
-@dataclass
 class TrainResult:
     """A trained model, its feature spec, per-epoch history and best epoch.
 
     ``history`` has one row per epoch: ``loss`` and the exact ROC AUC on a
     fixed sample of training rows (``auc``) and on the validation rows
     (``val_auc``), both with dropout off.
+
+    ``test_scores`` are the model's predictions on the ``test`` rows of the
+    table it was trained from, made once after training (nothing in training
+    reads them), and ``test_rows`` those rows' fingerprint: ``predict_test``
+    returns them for the same rows without running the model. A result from
+    the model cache loads its model on first use of ``model``, so a lesson
+    that only scores a cached run (``score_on_test``) never loads it.
     """
 
-    model: object
-    spec: FeatureSpec
-    history: pd.DataFrame
-    best_epoch: int
-    val_auc: float
+    def __init__(self, model, spec: FeatureSpec, history: pd.DataFrame, best_epoch: int, val_auc: float,
+                 test_scores: np.ndarray | None = None, test_rows: str | None = None,
+                 load: Callable[[], object] | None = None):
+        if model is None and load is None:
+            raise ValueError("TrainResult needs a model or a function that loads it.")
+        self._model, self._load = model, load
+        self.spec, self.history, self.best_epoch, self.val_auc = spec, history, best_epoch, val_auc
+        self.test_scores, self.test_rows = test_scores, test_rows
+
+    @property
+    def model(self):
+        if self._model is None:
+            self._model = self._load()
+        return self._model
+
+    def predict_test(self, test: pd.DataFrame) -> np.ndarray:
+        """Predictions on ``test``: the stored ``test_scores`` when these are the rows they were made on."""
+        if self.test_scores is not None and self.test_rows == rows_fingerprint(test, self.spec):
+            return self.test_scores
+        return predict(self.model, test, self.spec)
 
     def __repr__(self) -> str:
         return (f"TrainResult({self.model.name}: best epoch {self.best_epoch}, "
                 f"val AUC {self.val_auc:.4f})")
+
+
+def rows_fingerprint(frame: pd.DataFrame, spec: FeatureSpec) -> str:
+    """A hash of the rows a model would read from ``frame`` (its inputs and the label), in order."""
+    columns = [c for c in (*spec.input_names, LABEL) if c in frame]
+    return hashlib.sha256(pd.util.hash_pandas_object(frame[columns], index=False).to_numpy().tobytes()).hexdigest()[:20]
 
 
 def compile_model(model, learning_rate: float = DEEP_LEARNING_RATE):
@@ -254,7 +281,10 @@ def train_model(model, features: pd.DataFrame, spec: FeatureSpec, epochs: int | 
     history = pd.DataFrame(hist.history)[["loss", "auc", "val_auc"]]
     history.index = pd.RangeIndex(1, len(history) + 1, name="epoch")
     best = int(history["val_auc"].idxmax())
-    result = TrainResult(model, spec, history.round(4), best, round(float(history["val_auc"].max()), 4))
+    test = features[features[SPLIT] == "test"]
+    scores = predict(model, test, spec) if len(test) else None  # a memo for predict_test; training is over
+    result = TrainResult(model, spec, history.round(4), best, round(float(history["val_auc"].max()), 4),
+                         scores, rows_fingerprint(test, spec) if len(test) else None)
     if verbose:
         for epoch, row in history.iterrows():
             print(f"epoch {epoch:2d}  loss {row['loss']:.4f}  train auc {row['auc']:.4f}  "
@@ -311,9 +341,13 @@ def cached_training(key: str, spec: FeatureSpec, train: Callable[[], TrainResult
     """
     root = model_cache_dir()
     if root and (root / _library_hash() / key).is_dir():
-        cached = _load_cached(root / _library_hash() / key, spec)
+        cached = _load_cached(root / _library_hash() / key, spec, lambda: _train_and_store(root, key, train).model)
         if cached is not None:
             return cached
+    return _train_and_store(root, key, train)
+
+
+def _train_and_store(root: Path | None, key: str, train: Callable[[], TrainResult]) -> TrainResult:
     result = train()
     # A model trained outside the course's runtime settings (a script without
     # setup_notebook) may differ in the last digits: never cache it for the lessons.
@@ -322,16 +356,27 @@ def cached_training(key: str, spec: FeatureSpec, train: Callable[[], TrainResult
     return result
 
 
-def _load_cached(folder: Path, spec: FeatureSpec) -> TrainResult | None:
-    import keras
-
+def _load_cached(folder: Path, spec: FeatureSpec, retrain: Callable[[], object]) -> TrainResult | None:
+    """The entry's result, its model loaded on first use (a model file that fails to load is
+    trained again, which gives the same model, and replaced); None if its record is unreadable."""
     try:
         meta = json.loads((folder / "result.json").read_text())
-        model = keras.saving.load_model(folder / "model.keras")
+        history = pd.DataFrame(meta["history"],
+                               index=pd.RangeIndex(1, len(meta["history"]["loss"]) + 1, name="epoch"))
+        scores = np.load(folder / "test_scores.npy") if meta.get("test_rows") else None
     except Exception:  # noqa: BLE001  (a broken entry is retrained and replaced)
         return None
-    history = pd.DataFrame(meta["history"], index=pd.RangeIndex(1, len(meta["history"]["loss"]) + 1, name="epoch"))
-    return TrainResult(model, spec, history, meta["best_epoch"], meta["val_auc"])
+
+    def load():
+        import keras
+
+        try:
+            return keras.saving.load_model(folder / "model.keras")
+        except Exception:  # noqa: BLE001
+            return retrain()
+
+    return TrainResult(None, spec, history, meta["best_epoch"], meta["val_auc"], scores, meta.get("test_rows"),
+                       load=load)
 
 
 def _store(root: Path, key: str, result: TrainResult) -> None:
@@ -345,7 +390,9 @@ def _store(root: Path, key: str, result: TrainResult) -> None:
     try:
         result.model.save(tmp / "model.keras")
         meta = {"history": result.history.to_dict(orient="list"), "best_epoch": result.best_epoch,
-                "val_auc": result.val_auc}
+                "val_auc": result.val_auc, "test_rows": result.test_rows}
+        if result.test_rows:
+            np.save(tmp / "test_scores.npy", result.test_scores)
         (tmp / "result.json").write_text(json.dumps(meta))
         shutil.rmtree(version / key, ignore_errors=True)  # a broken entry being replaced
         os.replace(tmp, version / key)

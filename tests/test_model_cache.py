@@ -145,3 +145,19 @@ def test_a_failed_helper_is_reported_and_its_models_trained_here(small_data, cac
         results = train.train_all(train.course_training, calls)
     assert [r.val_auc for r in results] == [course_model(small_data, "deep", seed=s).val_auc for s in (1, 2)]
     assert len(_entries(cache)) == 2
+
+
+def test_a_cached_run_is_scored_without_loading_its_model(small_data, cache):
+    """score_on_test on a cached run reads the test predictions stored at training time (no model
+    load); they equal the reloaded model's, and other rows are predicted by the model."""
+    from course_lib.compare import score_on_test
+
+    first = course_model(small_data, "wide_deep", seed=5)
+    again = course_model(small_data, "wide_deep", seed=5)
+    assert score_on_test(again, small_data) == score_on_test(first, small_data)
+    assert again._model is None  # scored, never loaded
+    np.testing.assert_array_equal(again.test_scores, predict(again.model, small_data.test, again.spec))
+    assert again._model is not None
+    changed = small_data.test.assign(user_rating_mean=small_data.test["user_rating_mean"] + 1.0)
+    np.testing.assert_array_equal(again.predict_test(changed), predict(again.model, changed, again.spec))
+    assert not np.array_equal(again.predict_test(changed), again.test_scores)

@@ -134,6 +134,32 @@ def test_the_union_holds_both_sets_in_a_defined_order(retriever, synthetic_task,
                                   union.candidates(users[1], 20, at=times[1]))
 
 
+def test_candidate_queries_asks_a_batch_retriever_once_with_the_same_rows(retriever, synthetic_task, moments):
+    """candidate_queries uses candidates_batch when a retriever has one: the rows (candidates, order,
+    evidence) equal those of asking each user alone, for a two-tower and for a union."""
+    import pandas as pd
+
+    from course_lib.ranking import candidate_queries
+
+    class OneByOne:  # the same retriever seen through the one-user interface only
+        def __init__(self, inner):
+            self.inner, self.catalogue = inner, inner.catalogue
+            if hasattr(inner, "scores"):
+                self.scores = inner.scores
+
+        def candidate_positions(self, user, n, at=None):
+            return pd.Index(self.catalogue).get_indexer(self.inner.candidates(user, n, at=at))
+
+    task, movies = synthetic_task
+    users, times = moments
+    co = CooccurrenceRetriever(task, movies[ITEM].to_numpy())
+    asked = dict(zip(users[:8], times[:8]))
+    for r in (retriever, UnionRetriever(co, retriever)):
+        batched = candidate_queries(r, asked, 40)
+        pd.testing.assert_frame_equal(batched, candidate_queries(OneByOne(r), asked, 40))
+        assert batched[USER].nunique() == 8 and (batched.groupby(USER).size() >= 40).all()
+
+
 def test_compare_retrievers_measures_recall_overall_and_by_history(retriever, synthetic_task):
     task, movies = synthetic_task
     co = CooccurrenceRetriever(task, movies[ITEM].to_numpy())
