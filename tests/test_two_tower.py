@@ -135,8 +135,9 @@ def test_the_union_holds_both_sets_in_a_defined_order(retriever, synthetic_task,
 
 
 def test_candidate_queries_asks_a_batch_retriever_once_with_the_same_rows(retriever, synthetic_task, moments):
-    """candidate_queries uses candidates_batch when a retriever has one: on the synthetic set the rows
-    (candidates, order, evidence) equal those of asking each user alone, for a two-tower and for a union.
+    """candidate_queries uses a union's candidates_batch (a two-tower with scores is asked one user at
+    a time): on the synthetic set the rows (candidates, order, evidence) equal those of asking each
+    user alone, for a two-tower and for a union.
     Not bit for bit everywhere: on ml-latest-small the user tower gives one user of 610 (user 304, at
     their first validation rating) a vector 4.5e-8 away in a batch, and one movie at the top-150 cut
     changes (147,911 union rows instead of 147,912; lesson 07's figures are the same)."""
