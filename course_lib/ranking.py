@@ -378,8 +378,8 @@ def candidate_queries(retriever, moments: dict[int, int], n: int = N_CANDIDATES)
     Args:
         retriever: Anything with ``candidate_positions(user, n, at)`` and
             ``catalogue`` (e.g. ``CooccurrenceRetriever``); its
-            ``candidates_batch(users, times, n)`` instead when it has one and
-            no scores (a union: one tower call for every user), and its
+            ``candidates_batch(users, times, n)`` instead when it has one
+            (a two-tower or a union: one tower pass for every user), and its
             ``scores(user, at)`` when it has them (a union has none: NaN).
         moments: User -> the time the user is served (candidates count only
             what was known before it).
@@ -392,11 +392,10 @@ def candidate_queries(retriever, moments: dict[int, int], n: int = N_CANDIDATES)
         log(1 + rank); users in the order given, candidates best first.
     """
     users = list(moments)
-    # A union answers every user in one tower call. A retriever with scores is asked one user at a
-    # time, so each candidate's place and score come from the same user vector: a batched tower
-    # call can differ in the last bits (one of 610 users on ml-latest-small, one movie at the cut).
+    # A two-tower or a union answers every user in one tower pass. A user's vector is the same bits
+    # there as when ``scores`` asks for it alone (two_tower.USER_BLOCK), so places and scores agree.
     batch = (retriever.candidates_batch(users, [moments[u] for u in users], n)
-             if hasattr(retriever, "candidates_batch") and not hasattr(retriever, "scores") else None)
+             if hasattr(retriever, "candidates_batch") else None)
     where = pd.Index(retriever.catalogue)
     parts = []
     for i, (user, at) in enumerate(moments.items()):

@@ -234,6 +234,10 @@ class TwoTowerModel(keras.Model):
         return in_batch_softmax_loss(u, m, x["log_q"], hits, self.config.temperature)
 
 
+#: Rows per user-tower call (padded): a user's vector is then the same bits alone or in a batch.
+USER_BLOCK = 256
+
+
 @dataclass
 class TrainedTwoTower:
     """A trained two-tower model with what serving needs to feed it.
@@ -253,8 +257,24 @@ class TrainedTwoTower:
     losses: list[float]
 
     def user_vectors(self, frame: pd.DataFrame) -> np.ndarray:
-        """Unit vectors of the users described by ``frame`` (``USER`` and the user columns)."""
-        return np.asarray(self.model.user_tower(self.encoder.user_inputs(frame), training=False))
+        """Unit vectors of the users described by ``frame`` (``USER`` and the user columns).
+
+        The tower always runs on blocks of ``USER_BLOCK`` rows (the last one
+        padded): a matrix product's rounding depends on how many rows it
+        has (one row takes another kernel than many), so a user asked alone
+        and the same user asked among 600 would otherwise differ in the last
+        bits, enough to swap two movies at a top-N cut. A row's vector is
+        now the same bits in any batch.
+        """
+        inputs, n = self.encoder.user_inputs(frame), len(frame)
+        if n == 0:
+            return np.asarray(self.model.user_tower(inputs, training=False))
+        out = []
+        for start in range(0, n, USER_BLOCK):
+            rows = np.minimum(np.arange(start, start + USER_BLOCK), n - 1)  # the last block padded with its last row
+            block = {k: np.take(v, rows, axis=0) for k, v in inputs.items()}
+            out.append(np.asarray(self.model.user_tower(block, training=False))[:n - start])
+        return np.concatenate(out)
 
     def movie_vectors(self, movie_ids) -> np.ndarray:
         """Unit vectors of ``movie_ids``."""
@@ -377,8 +397,9 @@ class TwoTowerRetriever:
         """``candidate_positions`` of many (user, time) pairs: one user-state pass, one tower call."""
         times = list(times)
         vectors = self.user_vectors(users, times)
-        # One matrix-vector product per user (not one big product): a user's
-        # scores are then the same bits whether asked alone or in a batch.
+        # One matrix-vector product per user (not one big product), on user
+        # vectors made in fixed-size blocks: a user's scores are the same bits
+        # whether asked alone or in a batch.
         return [self._top(self.movie_vectors @ v, self.rated_positions(u, t), n)
                 for u, t, v in zip(users, times, vectors)]
 

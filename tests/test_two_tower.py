@@ -80,6 +80,23 @@ def test_one_user_alone_or_in_a_batch_gets_the_same_list(retriever, moments):
     np.testing.assert_array_equal(retriever.candidates_batch(users[:3], times[:3], 10)[2], batch[2][:10])
 
 
+def test_a_user_vector_is_the_same_bits_alone_or_in_a_batch(retriever, moments):
+    """The user tower runs on fixed-size blocks (USER_BLOCK rows). Without them a row's vector could
+    differ in the last bits between a call with one row and one with many (on ml-latest-small: one
+    user of 610 by 4.5e-8, one movie swapped at a top-150 cut)."""
+    from course_lib.two_tower import USER_BLOCK
+
+    users, times = moments
+    picked = np.resize(np.arange(len(users)), USER_BLOCK + 7)  # more than one block
+    us, ts = [users[i] for i in picked], [times[i] for i in picked]
+    batch = retriever.user_vectors(us, ts)
+    assert batch.shape[0] == len(picked)
+    for j in (0, 5, USER_BLOCK - 1, USER_BLOCK + 3):
+        assert np.array_equal(retriever.user_vectors([us[j]], [ts[j]])[0], batch[j]), j
+        assert np.array_equal(retriever.scores(us[j], ts[j]), retriever.movie_vectors @ batch[j]), j
+    assert retriever.user_vectors([], []).shape[0] == 0
+
+
 @pytest.mark.slow  # a second training: about 2-3 s
 def test_the_same_seed_gives_the_same_scores_bit_for_bit(trained, synthetic_task, synthetic_features, moments):
     task, movies = synthetic_task
@@ -135,12 +152,9 @@ def test_the_union_holds_both_sets_in_a_defined_order(retriever, synthetic_task,
 
 
 def test_candidate_queries_asks_a_batch_retriever_once_with_the_same_rows(retriever, synthetic_task, moments):
-    """candidate_queries uses a union's candidates_batch (a two-tower with scores is asked one user at
-    a time): on the synthetic set the rows (candidates, order, evidence) equal those of asking each
-    user alone, for a two-tower and for a union.
-    Not bit for bit everywhere: on ml-latest-small the user tower gives one user of 610 (user 304, at
-    their first validation rating) a vector 4.5e-8 away in a batch, and one movie at the top-150 cut
-    changes (147,911 union rows instead of 147,912; lesson 07's figures are the same)."""
+    """candidate_queries uses a two-tower's or a union's candidates_batch: the rows (candidates, order,
+    evidence) equal those of asking each user alone (the user vectors are the same bits either way,
+    test_a_user_vector_is_the_same_bits_alone_or_in_a_batch)."""
     import pandas as pd
 
     from course_lib.ranking import candidate_queries
