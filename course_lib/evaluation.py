@@ -49,6 +49,11 @@ def recommendation_times(task: pd.DataFrame) -> dict[int, int]:
     return {int(u): int(t) for u, t in test.groupby(USER)[TIMESTAMP].min().items()}
 
 
+#: Users scored together over the whole catalogue (about 9,700 rows each): fewer, larger
+#: model calls; memory, not results, depends on it.
+WHOLE_CATALOGUE_USERS = 8
+
+
 class RankingEvaluation:
     """HR@k and NDCG@k of ranking models: the same users, candidates and moments for every model.
 
@@ -140,16 +145,15 @@ class RankingEvaluation:
         keys = list(zip(self.users, times))
         scorer.encode_users(keys, self.users, self._states)  # one encoder call for all users
         ranked, everything = {}, np.arange(n)
-        for start in range(0, len(self.users), 64):
-            chunk = slice(start, start + 64)
-            # The movies' statistics at every user's moment, in one pass per chunk.
-            stats = index.movie_statistics(np.tile(catalogue, len(self.users[chunk])), np.repeat(times[chunk], n))
-            for i, row in enumerate(range(start, start + len(self.users[chunk]))):
-                user = self.users[row]
-                scores = scorer.score(keys[row], user, self._states.take(slice(row, row + 1)), everything,
-                                      stats.iloc[i * n:(i + 1) * n])
+        for start in range(0, len(self.users), WHOLE_CATALOGUE_USERS):
+            block = slice(start, start + WHOLE_CATALOGUE_USERS)
+            users = self.users[block]
+            # The movies' statistics at every user's moment, and every user's scores, in one pass per block.
+            stats = index.movie_statistics(np.tile(catalogue, len(users)), np.repeat(times[block], n))
+            scores = scorer.score_users(keys[block], users, self._states.take(block), everything, stats)
+            for user, row in zip(users, scores):
                 rated = self._rated.get(user, np.zeros(0, int))
-                ranked[user] = catalogue[top_positions(scores, catalogue, self.k, rated[rated >= 0])].tolist()
+                ranked[user] = catalogue[top_positions(row, catalogue, self.k, rated[rated >= 0])].tolist()
         return ranked
 
 

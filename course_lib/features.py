@@ -595,19 +595,33 @@ class FeatureIndex:
         return out
 
     def user_columns_over(self, state: UserState, positions=slice(None)) -> dict:
-        """One user's ``USER_COLUMNS`` against catalogue ``positions`` (what serving fills in).
+        """Users' ``USER_COLUMNS`` against catalogue ``positions`` (what serving fills in).
 
         Args:
-            state: The user's state (one row).
+            state: The user's state (one row), or several users' (one row each).
             positions: Catalogue positions of the candidates.
 
         Returns:
-            Column -> value: a scalar for columns that depend on the user only,
-            an array over the candidates for ``CANDIDATE_USER_COLUMNS``.
+            Column -> value. One user: a scalar for columns that depend on the
+            user only, an array over the candidates for
+            ``CANDIDATE_USER_COLUMNS``. Several: arrays over (user, candidate)
+            rows, user after user.
         """
-        user = user_columns(state, self.catalogue_genres[positions], self.vocab)
-        out = {col: user[col].to_numpy() if col in CANDIDATE_USER_COLUMNS else user[col].to_numpy()[0]
-               for col in USER_COLUMNS}
+        positions = np.arange(len(self.catalogue))[positions]
+        users, n = len(state.count), len(positions)
+        if users == 1:
+            user = user_columns(state, self.catalogue_genres[positions], self.vocab)
+            out = {col: user[col].to_numpy() if col in CANDIDATE_USER_COLUMNS else user[col].to_numpy()[0]
+                   for col in USER_COLUMNS}
+        else:  # the user-only columns once per user, the candidate-dependent ones per (user, candidate)
+            user = user_columns(state, np.zeros((users, len(self.vocab))), self.vocab)
+            out = {col: np.repeat(user[col].to_numpy(), n) for col in USER_COLUMNS}
+            rate = (state.liked + SHRINKAGE * PRIOR_LIKED) / (state.count + SHRINKAGE)
+            each = np.repeat(np.arange(users), n)
+            out["user_genre_affinity"] = genre_affinity(state.rated_genres[each], state.liked_genres[each],
+                                                        self.catalogue_genres[np.tile(positions, users)],
+                                                        rate[each]).astype(np.float32)
+            positions = np.tile(positions, users)
         # As fill_years, without a DataFrame round trip per request.
         out["user_year_mean"] = user_year_or(out["user_year_mean"], self._filled_years[positions])
         return out

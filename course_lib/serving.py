@@ -48,22 +48,24 @@ class CatalogueScorer:
         n_hist, n_genres = len(spec.hist_columns), len(spec.user_genre_columns)
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, None], tf.float32),
-                                      tf.TensorSpec([], tf.int64), tf.TensorSpec([n_hist], tf.int64),
-                                      tf.TensorSpec([n_genres], tf.int64), tf.TensorSpec([n_hist], tf.int64)])
+                                      tf.TensorSpec([None], tf.int64), tf.TensorSpec([None, n_hist], tf.int64),
+                                      tf.TensorSpec([None, n_genres], tf.int64), tf.TensorSpec([None, n_hist], tf.int64)])
         def call(pos, numeric_rows, user_index, history_index, user_genres_index, history_ids):
-            n = tf.shape(pos)[0]
-            x = {"user_index": tf.fill([n], user_index), "movie_index": tf.gather(static["movie_index"], pos),
-                 "history_index": tf.tile(history_index[None], [n, 1]),
-                 "movie_genres_index": tf.gather(static["movie_genres_index"], pos),
-                 "user_genres_index": tf.tile(user_genres_index[None], [n, 1])}
+            # Rows: user 0 x every position, then user 1 x every position, ...
+            n, b = tf.shape(pos)[0], tf.shape(user_index)[0]
+            movies = tf.tile(pos, [b])
+            x = {"user_index": tf.repeat(user_index, n), "movie_index": tf.gather(static["movie_index"], movies),
+                 "history_index": tf.repeat(history_index, n, axis=0),
+                 "movie_genres_index": tf.gather(static["movie_genres_index"], movies),
+                 "user_genres_index": tf.repeat(user_genres_index, n, axis=0)}
             if encoder.pair is not None:
-                x["movie_pair_index"] = encoder.pair(tf.gather(movie_ids, pos)[:, None] * PAIR_SHIFT
-                                                     + history_ids[None])
+                x["movie_pair_index"] = encoder.pair(tf.gather(movie_ids, movies)[:, None] * PAIR_SHIFT
+                                                     + tf.repeat(history_ids, n, axis=0))
             if "numeric" in static:
                 x["numeric"] = numeric_rows
             if "movie_year" in static:
-                x["movie_year"] = tf.gather(static["movie_year"], pos)
-            return tf.reshape(model(x, training=False), [-1])
+                x["movie_year"] = tf.gather(static["movie_year"], movies)
+            return tf.reshape(model(x, training=False), [b, n])
 
         raw_signature = {k: tf.TensorSpec([None], tf.string if v.dtype == object else tf.as_dtype(v.dtype))
                          for k, v in self.raw.items()}
@@ -95,20 +97,39 @@ class CatalogueScorer:
             movie_stats: The candidates' ``MOVIE_NUMERIC`` at the user's time
                 (None: the movie side's, i.e. "now").
         """
-        if key not in self.users:
-            self.encode_users([key], [user_id], state)
+        return self.score_users([key], [user_id], state, positions, movie_stats)[0]
+
+    def score_users(self, keys: list, user_ids, state: UserState, positions,
+                    movie_stats: pd.DataFrame | None = None) -> np.ndarray:
+        """``score`` of several users over the same ``positions`` in one model call: (users, positions).
+
+        Every row goes through the same layers as when its user is scored
+        alone, only more rows at once: the probabilities agree to float32
+        rounding (about 1e-7: a matrix product rounds differently for another
+        number of rows), and the lessons' ranked lists are the same
+        (``tests/test_recommend.py``).
+
+        Args:
+            state: One row per key.
+            movie_stats: The candidates' ``MOVIE_NUMERIC`` at each user's time,
+                user after user (None: the movie side's, i.e. "now").
+        """
+        missing = [i for i, key in enumerate(keys) if key not in self.users]
+        if missing:
+            self.encode_users([keys[i] for i in missing], [user_ids[i] for i in missing], state.take(missing))
         pos = np.asarray(positions)
-        numeric = np.zeros((len(pos), 0), np.float32)
+        rows = np.tile(pos, len(keys))
+        numeric = np.zeros((len(rows), 0), np.float32)
         if self.numeric is not None:
             columns = self.index.user_columns_over(state, pos)
-            numeric = self.numeric[pos]  # a copy: fancy indexing
+            numeric = self.numeric[rows]  # a copy: fancy indexing
             for i, col in enumerate(self.spec.numeric):
                 if col in USER_COLUMNS:
                     numeric[:, i] = columns[col]
                 elif movie_stats is not None and col in MOVIE_NUMERIC:
                     numeric[:, i] = movie_stats[col].to_numpy()
-        user_index, history_index, genres_index, hist = self.users[key]
-        out = self._call(pos.astype(np.int32), numeric, user_index, history_index, genres_index, hist)
+        encoded = [self.users[key] for key in keys]
+        out = self._call(pos.astype(np.int32), numeric, *(np.stack(part) for part in zip(*encoded)))
         return np.asarray(out, dtype=np.float64)
 
 

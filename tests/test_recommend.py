@@ -96,6 +96,33 @@ def test_encoded_fast_path_scores_any_positions(recommender):
         np.testing.assert_allclose(recommender.score(user, positions=pos), np.asarray(raw).reshape(-1), rtol=1e-5)
 
 
+def test_several_users_at_once_score_like_each_alone(recommender, synthetic_task):
+    """CatalogueScorer.score_users (the whole-catalogue evaluation's path) against score, user by user:
+    the same feature columns exactly, the same probabilities to float32 rounding."""
+    from course_lib.serving import CatalogueScorer
+
+    task, _ = synthetic_task
+    index = recommender.index
+    users = [5, 77, 12, 5]
+    times = [int(task[TIMESTAMP].quantile(q)) for q in (0.3, 0.6, 0.9, 0.95)]  # user 5 twice, at two moments
+    keys, n = list(zip(users, times)), len(index.catalogue)
+    states = index.user_states(users, times)
+    stats = index.movie_statistics(np.tile(index.catalogue, len(users)), np.repeat(times, n))
+    together = index.user_columns_over(states, slice(None))
+    scorer = CatalogueScorer(recommender.model, recommender.spec, index, index.catalogue_features())
+    many = scorer.score_users(keys, users, states, np.arange(n), stats)
+    assert many.shape == (len(users), n)
+    for i, key in enumerate(keys):
+        alone_columns = index.user_columns_over(states.take([i]), slice(None))
+        for col, value in alone_columns.items():
+            np.testing.assert_array_equal(np.broadcast_to(value, (n,)), together[col][i * n:(i + 1) * n], err_msg=col)
+        alone = CatalogueScorer(recommender.model, recommender.spec, index, index.catalogue_features()).score(
+            key, users[i], states.take([i]), np.arange(n), stats.iloc[i * n:(i + 1) * n])
+        np.testing.assert_allclose(many[i], alone, rtol=1e-6, atol=1e-7)
+    # Not vacuous: each user (and user 5 at each moment) gets their own scores.
+    assert not np.allclose(many[0], many[1]) and not np.allclose(many[0], many[3])
+
+
 def test_two_stage_ranks_only_the_retrieved_candidates(synthetic_task, synthetic_features, trained_wide_deep,
                                                        recommender):
     from course_lib.ranking import CooccurrenceRetriever
