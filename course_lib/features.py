@@ -275,6 +275,11 @@ def movie_columns(count, s1, s2, year) -> pd.DataFrame:
     })
 
 
+def liked_rate(state: "UserState") -> np.ndarray:
+    """Each state's share of liked ratings, shrunk toward ``PRIOR_LIKED`` by ``SHRINKAGE`` pseudo-ratings."""
+    return (state.liked + SHRINKAGE * PRIOR_LIKED) / (state.count + SHRINKAGE)
+
+
 def genre_affinity(rated_g: np.ndarray, liked_g: np.ndarray, candidate_genres: np.ndarray,
                    user_rate: np.ndarray) -> np.ndarray:
     """The user's liked rate within the candidate's genres, shrunk toward their overall rate.
@@ -390,7 +395,7 @@ def user_columns(state: UserState, candidate_genres: np.ndarray, vocab: list[str
     n = len(candidate_genres)
     rows = lambda a: np.broadcast_to(a, (n,) + np.shape(a)[1:])  # noqa: E731
     mean, std = shrunk_mean_std(state.count, state.s1, state.s2, PRIOR_RATING)
-    rate = (state.liked + SHRINKAGE * PRIOR_LIKED) / (state.count + SHRINKAGE)
+    rate = liked_rate(state)
     out = {col: rows(state.last_liked[:, j]) for j, col in enumerate(HIST_COLUMNS)}
     # Favourite genres: most liked before now (ties by vocabulary order).
     order = np.argsort(-state.liked_genres, axis=1, kind="stable")[:, :N_USER_GENRES]
@@ -609,19 +614,15 @@ class FeatureIndex:
         """
         positions = np.arange(len(self.catalogue))[positions]
         users, n = len(state.count), len(positions)
-        if users == 1:
-            user = user_columns(state, self.catalogue_genres[positions], self.vocab)
-            out = {col: user[col].to_numpy() if col in CANDIDATE_USER_COLUMNS else user[col].to_numpy()[0]
-                   for col in USER_COLUMNS}
-        else:  # the user-only columns once per user, the candidate-dependent ones per (user, candidate)
-            user = user_columns(state, np.zeros((users, len(self.vocab))), self.vocab)
-            out = {col: np.repeat(user[col].to_numpy(), n) for col in USER_COLUMNS}
-            rate = (state.liked + SHRINKAGE * PRIOR_LIKED) / (state.count + SHRINKAGE)
-            each = np.repeat(np.arange(users), n)
-            out["user_genre_affinity"] = genre_affinity(state.rated_genres[each], state.liked_genres[each],
-                                                        self.catalogue_genres[np.tile(positions, users)],
-                                                        rate[each]).astype(np.float32)
-            positions = np.tile(positions, users)
+        # The user-only columns once per user (its genre affinity is replaced below) ...
+        user = user_columns(state, np.zeros((users, len(self.vocab))), self.vocab)
+        out = {col: user[col].to_numpy()[0] if users == 1 else np.repeat(user[col].to_numpy(), n)
+               for col in USER_COLUMNS}
+        # ... the candidate-dependent ones per (user, candidate) row, user after user.
+        each, positions = np.repeat(np.arange(users), n), np.tile(positions, users)
+        out["user_genre_affinity"] = genre_affinity(state.rated_genres[each], state.liked_genres[each],
+                                                    self.catalogue_genres[positions],
+                                                    liked_rate(state)[each]).astype(np.float32)
         # As fill_years, without a DataFrame round trip per request.
         out["user_year_mean"] = user_year_or(out["user_year_mean"], self._filled_years[positions])
         return out
